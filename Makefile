@@ -1,0 +1,196 @@
+# dim -- Deep InfoMax in C, a literate program.
+#
+#   make            tangle the book (when noweb is installed) and build build/dim
+#   make check      every test: tangle check, unit tests (float and double), gradient checks,
+#                   float-vs-double agreement, the sanitizer build, and the book
+#   make doc        weave the book into build/doc/dim.pdf
+#   make deps       install the Debian packages the project needs (as root or with sudo)
+#   make demo       the main job: train and show the loss falling
+#
+# doc/*.nw are the source of truth; src/ is tangled from them and committed, so the code can be
+# built without noweb. Never edit src/ by hand: edit the chapter and run make.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+ARCH     ?= -march=native
+OPT      ?= -O2
+WARN     := -std=c99 -Wall -Wextra -Wpedantic -Werror
+DEFS     := -D_DEFAULT_SOURCE
+CFLAGS_COMMON := $(WARN) $(DEFS) $(ARCH) -fopenmp
+LDLIBS   := -lm -lz
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread)
+
+# An optional build against CBLAS: make BLAS=openblas
+ifeq ($(BLAS),openblas)
+  DEFS   += -DAG_USE_CBLAS
+  LDLIBS += -lopenblas
+endif
+
+CHAPTERS := $(sort $(wildcard doc/*.nw))
+
+# Sources are found after tangling (a sub-make), so new chapters need no Makefile edit.
+AG_SRC    := $(sort $(wildcard src/autograd/*.c))
+DIM_SRC   := $(sort $(filter-out src/dim/main.c,$(wildcard src/dim/*.c)))
+HEADERS   := $(wildcard src/autograd/*.h src/dim/*.h)
+UNIT_SRC  := $(sort $(wildcard tests/unit/*.c))
+GC_SRC    := $(sort $(wildcard tests/gradcheck/*.c))
+TEST_HDRS := $(wildcard tests/unit/*.h tests/gradcheck/*.h)
+
+.PHONY: all build tangle check-tangle check test unit gradcheck precision sanitize doc deps \
+        demo install clean
+
+all: tangle
+	@$(MAKE) --no-print-directory build
+
+# ---------------------------------------------------------------------------------------------
+# Literate workflow
+# ---------------------------------------------------------------------------------------------
+
+# Every root chunk named src/... is a file; cpif leaves unchanged files (and their times) alone.
+tangle:
+	@if command -v notangle >/dev/null 2>&1; then \
+	  for root in $$(noroots $(CHAPTERS) | sed -n 's/^<<\(src\/.*\)>>$$/\1/p'); do \
+	    mkdir -p "$$(dirname "$$root")"; \
+	    notangle -R"$$root" $(CHAPTERS) | cpif "$$root"; \
+	  done; \
+	else \
+	  echo "noweb is not installed: building the committed src/ (make deps installs noweb)"; \
+	fi
+
+# Fails, naming the file, when the committed src/ differs from what the chapters tangle to,
+# when a file under src/ comes from no chapter, or when a chunk is defined but never used.
+check-tangle:
+	@command -v notangle >/dev/null 2>&1 || { echo "check-tangle needs noweb (make deps)"; exit 1; }
+	@status=0; tmp=$$(mktemp); \
+	roots=$$(noroots $(CHAPTERS) | sed 's/^<<\(.*\)>>$$/\1/'); \
+	for root in $$roots; do \
+	  case "$$root" in \
+	    src/*) notangle -R"$$root" $(CHAPTERS) > "$$tmp"; \
+	           if ! cmp -s "$$tmp" "$$root"; then \
+	             echo "check-tangle: $$root differs from what doc/*.nw tangles to (edit the book, run make)"; \
+	             status=1; fi ;; \
+	    *) echo "check-tangle: chunk <<$$root>> is defined but never used"; status=1 ;; \
+	  esac; \
+	done; \
+	for f in $$(find src -type f | sort); do \
+	  if ! printf '%s\n' $$roots | grep -qx "$$f"; then \
+	    echo "check-tangle: $$f comes from no chapter (a root chunk <<$$f>>= in doc/*.nw)"; status=1; fi; \
+	done; \
+	rm -f "$$tmp"; \
+	if [ $$status = 0 ]; then echo "check-tangle: src/ matches doc/*.nw"; fi; \
+	exit $$status
+
+# ---------------------------------------------------------------------------------------------
+# Builds: float (the default), double (gradient checks), asan (sanitizers, double)
+# ---------------------------------------------------------------------------------------------
+
+CFLAGS_float  := $(CFLAGS_COMMON) $(OPT)
+CFLAGS_double := $(CFLAGS_COMMON) $(OPT) -DAG_DOUBLE
+CFLAGS_asan   := $(CFLAGS_COMMON) -O1 -g -DAG_DOUBLE -fsanitize=address,undefined \
+                 -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS_asan  := -fsanitize=address,undefined
+
+define variant
+build/$(1)/%.o: %.c $(HEADERS) $(TEST_HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS_$(1)) $(CHECK_CFLAGS) -c $$< -o $$@
+
+build/$(1)/libdim.a: $(AG_SRC:%.c=build/$(1)/%.o) $(DIM_SRC:%.c=build/$(1)/%.o)
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+
+build/$(1)/dim: build/$(1)/src/dim/main.o build/$(1)/libdim.a
+	$$(CC) $$(CFLAGS_$(1)) $$(LDFLAGS_$(1)) $$^ $(LDLIBS) -o $$@
+
+build/$(1)/unit: $(UNIT_SRC:%.c=build/$(1)/%.o) build/$(1)/libdim.a
+	$$(CC) $$(CFLAGS_$(1)) $$(LDFLAGS_$(1)) $$^ $(CHECK_LIBS) $(LDLIBS) -o $$@
+
+build/$(1)/gradcheck: $(GC_SRC:%.c=build/$(1)/%.o) build/$(1)/libdim.a
+	$$(CC) $$(CFLAGS_$(1)) $$(LDFLAGS_$(1)) $$^ $(LDLIBS) -o $$@
+endef
+
+$(eval $(call variant,float))
+$(eval $(call variant,double))
+$(eval $(call variant,asan))
+
+build: build/float/dim
+	@cp build/float/dim build/dim
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------
+
+check: tangle
+	@$(MAKE) --no-print-directory check-tangle
+	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory doc
+
+test: build unit gradcheck precision sanitize
+
+unit: build/float/unit build/double/unit
+	@echo "== unit tests, float build"; build/float/unit
+	@echo "== unit tests, double build"; build/double/unit
+
+gradcheck: build/double/gradcheck
+	@echo "== gradient checks, double build"; build/double/gradcheck
+
+# The float build's forward results must agree with the double build's on the same inputs.
+precision: build/float/gradcheck build/double/gradcheck
+	@echo "== float build against double build"
+	@build/float/gradcheck --dump build/float/forward.txt
+	@build/double/gradcheck --dump build/double/forward.txt
+	@build/double/gradcheck --compare build/float/forward.txt build/double/forward.txt
+
+sanitize: build/asan/unit build/asan/gradcheck
+	@echo "== unit tests and gradient checks under AddressSanitizer and UBSan"
+	@ASAN_OPTIONS=detect_leaks=1 build/asan/unit
+	@ASAN_OPTIONS=detect_leaks=1 build/asan/gradcheck
+
+# ---------------------------------------------------------------------------------------------
+# The book
+# ---------------------------------------------------------------------------------------------
+
+doc: build/doc/dim.pdf
+
+build/doc/dim.tex: $(CHAPTERS)
+	@mkdir -p build/doc
+	noweave -delay -index -autodefs c $(CHAPTERS) > $@
+
+# pdflatex is rerun until the cross references settle; a book that does not build fails.
+build/doc/dim.pdf: build/doc/dim.tex
+	@cd build/doc && for pass in 1 2 3 4 5; do \
+	  pdflatex -interaction=nonstopmode -halt-on-error dim.tex > dim.build.log 2>&1 \
+	    || { tail -n 30 dim.build.log; echo "make doc: pdflatex failed (build/doc/dim.build.log)"; exit 1; }; \
+	  grep -q 'Rerun to get\|There were undefined references\|Label(s) may have changed' dim.log || break; \
+	done; \
+	if grep -q 'There were undefined references' dim.log; then \
+	  grep 'undefined' dim.log | head; echo "make doc: undefined references"; exit 1; fi
+	@echo "make doc: build/doc/dim.pdf"
+
+# ---------------------------------------------------------------------------------------------
+# Installing what is needed, the demo, install
+# ---------------------------------------------------------------------------------------------
+
+DEB_PACKAGES := gcc make pkg-config check zlib1g-dev noweb graphviz gnuplot-nox \
+                texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
+                lmodern
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "make deps: all Debian packages are installed"; exit 0; fi; \
+	echo "make deps: installing$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	$$sudo apt-get update -q && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing
+
+demo: all
+	build/dim mlp
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 build/dim $(DESTDIR)$(PREFIX)/bin/dim
+
+clean:
+	rm -rf build

@@ -1,0 +1,301 @@
+/* tape.c -- tensors, the arena, the tape and the backward walk.
+ * Tangled from doc/10-engine.nw: edit the book, not this file. */
+#include "ag.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { AG_ALIGN = 64 };
+
+static void default_error_handler(const char *message)
+{
+    fprintf(stderr, "ag: %s\n", message);
+    exit(AG_EXIT_MISUSE);
+}
+
+static ag_error_fn error_handler = default_error_handler;
+
+ag_error_fn ag_set_error_handler(ag_error_fn handler)
+{
+    ag_error_fn previous = error_handler;
+    error_handler = handler ? handler : default_error_handler;
+    return previous;
+}
+
+void ag_fatal(const char *format, ...)
+{
+    char message[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    error_handler(message);
+    exit(AG_EXIT_MISUSE); /* a handler that returns is not allowed to continue */
+}
+ag_tape *ag_tape_new(size_t arena_bytes)
+{
+    ag_tape *t = calloc(1, sizeof *t);
+    size_t capacity = (arena_bytes + AG_ALIGN - 1) / AG_ALIGN * AG_ALIGN;
+    if (t == NULL || capacity == 0)
+        ag_fatal("ag_tape_new: cannot make a tape with an arena of %zu bytes", arena_bytes);
+    void *arena = NULL;
+    if (posix_memalign(&arena, AG_ALIGN, capacity) != 0)
+        ag_fatal("ag_tape_new: out of memory for an arena of %zu bytes", capacity);
+    t->arena = arena;
+    t->capacity = capacity;
+    t->training = 1;
+    return t;
+}
+
+void ag_tape_free(ag_tape *t)
+{
+    if (t == NULL) return;
+    free(t->arena);
+    free(t);
+}
+
+void ag_tape_reset(ag_tape *t)
+{
+    t->used = 0;
+    t->last = NULL;
+    t->nnodes = 0;
+    t->step++;
+}
+
+void ag_tape_set_training(ag_tape *t, int training) { t->training = training != 0; }
+void *ag_arena_alloc(ag_tape *t, size_t bytes)
+{
+    size_t rounded = (bytes + AG_ALIGN - 1) / AG_ALIGN * AG_ALIGN;
+    if (rounded < bytes || rounded > t->capacity - t->used)
+        ag_fatal("%s: tape arena exhausted: needs %zu more bytes, %zu of %zu are in use; "
+                 "make the tape with a larger arena (ag_tape_new)",
+                 t->current_op ? t->current_op : "ag_arena_alloc", bytes, t->used, t->capacity);
+    void *p = t->arena + t->used;
+    t->used += rounded;
+    if (t->used > t->high_water) t->high_water = t->used;
+    return p;
+}
+
+void *ag_arena_calloc(ag_tape *t, size_t bytes)
+{
+    void *p = ag_arena_alloc(t, bytes);
+    memset(p, 0, bytes);
+    return p;
+}
+static void set_shape(ag_tensor *x, int ndim, const int *shape, const char *who)
+{
+    if (ndim < 0 || ndim > AG_MAX_DIMS)
+        ag_fatal("%s: %d dimensions asked for; tensors have 0 to %d", who, ndim, AG_MAX_DIMS);
+    x->ndim = ndim;
+    x->size = 1;
+    for (int d = 0; d < AG_MAX_DIMS; d++) {
+        x->shape[d] = d < ndim ? shape[d] : 1;
+        if (x->shape[d] <= 0)
+            ag_fatal("%s: dimension %d is %d; every dimension must be at least 1",
+                     who, d, x->shape[d]);
+        if (x->size > (long)(SIZE_MAX / sizeof(ag_real)) / x->shape[d])
+            ag_fatal("%s: a tensor with this shape would not fit in memory", who);
+        x->size *= x->shape[d];
+    }
+}
+
+static ag_tensor *tensor_on_tape(ag_tape *t, int ndim, const int *shape, const char *who)
+{
+    ag_tensor *x = ag_arena_calloc(t, sizeof *x);
+    set_shape(x, ndim, shape, who);
+    x->tape = t;
+    x->step = t->step;
+    x->value = ag_arena_calloc(t, (size_t)x->size * sizeof(ag_real));
+    return x;
+}
+
+ag_tensor *ag_tensor_new(ag_tape *t, int ndim, const int *shape)
+{
+    return tensor_on_tape(t, ndim, shape, "ag_tensor_new");
+}
+
+ag_tensor *ag_tensor_from(ag_tape *t, int ndim, const int *shape, const ag_real *values)
+{
+    ag_tensor *x = tensor_on_tape(t, ndim, shape, "ag_tensor_from");
+    memcpy(x->value, values, (size_t)x->size * sizeof(ag_real));
+    return x;
+}
+ag_real *ag_grad_of(ag_tensor *x)
+{
+    if (x->grad == NULL) {
+        if (x->tape == NULL)
+            ag_fatal("ag_grad_of: tensor %s lives outside any tape and has no gradient buffer",
+                     x->name ? x->name : "(unnamed)");
+        x->grad = ag_arena_calloc(x->tape, (size_t)x->size * sizeof(ag_real));
+    }
+    return x->grad;
+}
+static ag_tensor *outside_tensor(ag_params *ps, const char *name, int ndim, const int *shape,
+                                 int trainable)
+{
+    if (ag_params_find(ps, name) != NULL)
+        ag_fatal("ag_param_new: a parameter named \"%s\" exists already", name);
+    ag_tensor *x = calloc(1, sizeof *x);
+    char *copy = malloc(strlen(name) + 1);
+    if (x == NULL || copy == NULL) ag_fatal("ag_param_new: out of memory for \"%s\"", name);
+    set_shape(x, ndim, shape, "ag_param_new");
+    x->name = strcpy(copy, name);
+    x->value = calloc((size_t)x->size, sizeof(ag_real));
+    x->requires_grad = trainable;
+    if (trainable) x->grad = calloc((size_t)x->size, sizeof(ag_real));
+    if (x->value == NULL || (trainable && x->grad == NULL))
+        ag_fatal("ag_param_new: out of memory for \"%s\" (%ld values)", name, x->size);
+    if (ps->count == ps->capacity) {
+        int capacity = ps->capacity ? 2 * ps->capacity : 16;
+        ag_tensor **items = realloc(ps->items, (size_t)capacity * sizeof *items);
+        if (items == NULL) ag_fatal("ag_param_new: out of memory");
+        ps->items = items;
+        ps->capacity = capacity;
+    }
+    ps->items[ps->count++] = x;
+    return x;
+}
+
+ag_tensor *ag_param_new(ag_params *ps, const char *name, int ndim, const int *shape)
+{
+    return outside_tensor(ps, name, ndim, shape, 1);
+}
+
+ag_tensor *ag_buffer_new(ag_params *ps, const char *name, int ndim, const int *shape)
+{
+    return outside_tensor(ps, name, ndim, shape, 0);
+}
+
+ag_tensor *ag_params_find(const ag_params *ps, const char *name)
+{
+    for (int i = 0; i < ps->count; i++)
+        if (strcmp(ps->items[i]->name, name) == 0) return ps->items[i];
+    return NULL;
+}
+
+void ag_params_zero_grad(ag_params *ps)
+{
+    for (int i = 0; i < ps->count; i++)
+        if (ps->items[i]->grad)
+            memset(ps->items[i]->grad, 0, (size_t)ps->items[i]->size * sizeof(ag_real));
+}
+
+long ag_params_size(const ag_params *ps)
+{
+    long n = 0;
+    for (int i = 0; i < ps->count; i++)
+        if (ps->items[i]->requires_grad) n += ps->items[i]->size;
+    return n;
+}
+
+void ag_params_free(ag_params *ps)
+{
+    for (int i = 0; i < ps->count; i++) {
+        free((char *)ps->items[i]->name);
+        free(ps->items[i]->value);
+        free(ps->items[i]->grad);
+        free(ps->items[i]);
+    }
+    free(ps->items);
+    ps->items = NULL;
+    ps->count = ps->capacity = 0;
+}
+static void check_alive(ag_tape *t, const ag_op *op, const ag_tensor *x, int k)
+{
+    if (x == NULL)
+        ag_fatal("%s: input %d is NULL", op->name, k);
+    if (x->tape == NULL) return; /* a parameter, buffer or other outside tensor */
+    if (x->tape != t)
+        ag_fatal("%s: input %d was made on another tape; tensors cannot cross tapes",
+                 op->name, k);
+    if (x->step != t->step)
+        ag_fatal("%s: input %d was made before the tape was reset (step %lu, now %lu); "
+                 "did you keep a tensor across ag_tape_reset?", op->name, k, x->step, t->step);
+}
+
+ag_node *ag_node_new(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const *inputs,
+                     int out_ndim, const int *out_shape)
+{
+    if (ninputs < 0 || ninputs > AG_MAX_INPUTS)
+        ag_fatal("%s: %d inputs; an op takes at most %d", op->name, ninputs, AG_MAX_INPUTS);
+    t->current_op = op->name;
+    ag_node *n = ag_arena_calloc(t, sizeof *n);
+    n->op = op;
+    n->tape = t;
+    n->ninputs = ninputs;
+    int requires_grad = 0;
+    for (int k = 0; k < ninputs; k++) {
+        check_alive(t, op, inputs[k], k);
+        n->in[k] = inputs[k];
+        requires_grad |= inputs[k]->requires_grad;
+    }
+    n->out = tensor_on_tape(t, out_ndim, out_shape, op->name);
+    n->out->requires_grad = requires_grad;
+    n->out->node = n;
+    n->prev = t->last;
+    n->index = t->nnodes++;
+    t->last = n;
+    return n;
+}
+
+ag_tensor *ag_node_forward(ag_node *n)
+{
+    n->tape->current_op = n->op->name;
+    n->op->run(n, AG_FORWARD);
+    n->tape->current_op = NULL;
+    return n->out;
+}
+void ag_backward(ag_tape *t, ag_tensor *loss)
+{
+    char shape[AG_SHAPE_STR_SIZE];
+    if (loss->size != 1)
+        ag_fatal("ag_backward: the loss must be a scalar, not a tensor of shape %s",
+                 ag_shape_str(loss, shape));
+    if (loss->tape != t || loss->step != t->step)
+        ag_fatal("ag_backward: the loss was not computed on this tape since its last reset");
+    if (!loss->requires_grad)
+        ag_fatal("ag_backward: the loss depends on no parameter; nothing to differentiate");
+    const ag_real one = 1;
+    ag_backward_vjp(t, loss, &one);
+}
+
+void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy)
+{
+    if (y->tape != t || y->step != t->step)
+        ag_fatal("ag_backward: the output was not computed on this tape since its last reset");
+    if (!y->requires_grad) return; /* nothing it depends on needs a gradient */
+    ag_real *seed = ag_grad_of(y);
+    for (long i = 0; i < y->size; i++) seed[i] += dy[i];
+    for (ag_node *n = t->last; n != NULL; n = n->prev) {
+        if (!n->out->requires_grad || n->out->grad == NULL) continue;
+        for (int k = 0; k < n->ninputs; k++)
+            if (n->in[k]->requires_grad) ag_grad_of(n->in[k]);
+        t->current_op = n->op->name;
+        n->op->run(n, AG_BACKWARD);
+    }
+    t->current_op = NULL;
+}
+char *ag_shape_str(const ag_tensor *x, char buf[AG_SHAPE_STR_SIZE])
+{
+    int n = snprintf(buf, AG_SHAPE_STR_SIZE, "[");
+    for (int d = 0; d < x->ndim; d++)
+        n += snprintf(buf + n, AG_SHAPE_STR_SIZE - n, d ? ", %d" : "%d", x->shape[d]);
+    snprintf(buf + n, AG_SHAPE_STR_SIZE - n, "]");
+    return buf;
+}
+
+int ag_same_shape(const ag_tensor *a, const ag_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return 0;
+    return 1;
+}
+
+long ag_shape_size(int ndim, const int *shape)
+{
+    long size = 1;
+    for (int d = 0; d < ndim; d++) size *= shape[d];
+    return size;
+}

@@ -1,0 +1,17 @@
+/* main.c -- runs every Check suite of the unit tests. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void)
+{
+    SRunner *runner = srunner_create(engine_suite());
+    srunner_add_suite(runner, optim_suite());
+    srunner_add_suite(runner, dot_suite());
+    srunner_add_suite(runner, gemm_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,12 @@
+/* suites.h -- the Check suites of the unit tests, one per file. */
+#ifndef SUITES_H
+#define SUITES_H
+
+#include <check.h>
+
+Suite *engine_suite(void);  /* test_engine.c: tensors, tape, arena, errors, accumulation, RNG */
+Suite *optim_suite(void);   /* test_optim.c: SGD and Adam against hand-computed steps */
+Suite *dot_suite(void);     /* test_dot.c: Graphviz output of a tiny graph */
+Suite *gemm_suite(void);    /* test_gemm.c: the GEMM kernel against a naive triple loop */
+
+#endif
