@@ -27,6 +27,7 @@ ifeq ($(BLAS),openblas)
   LDLIBS += -lopenblas
 endif
 
+BUILD    ?= build
 CHAPTERS := $(sort $(wildcard doc/*.nw))
 
 # Sources are found after tangling (a sub-make), so new chapters need no Makefile edit.
@@ -92,21 +93,21 @@ CFLAGS_asan   := $(CFLAGS_COMMON) -O1 -g -DAG_DOUBLE -fsanitize=address,undefine
 LDFLAGS_asan  := -fsanitize=address,undefined
 
 define variant
-build/$(1)/%.o: %.c $(HEADERS) $(TEST_HDRS)
+$(BUILD)/$(1)/%.o: %.c $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS_$(1)) $(CHECK_CFLAGS) -c $$< -o $$@
 
-build/$(1)/libdim.a: $(AG_SRC:%.c=build/$(1)/%.o) $(DIM_SRC:%.c=build/$(1)/%.o)
+$(BUILD)/$(1)/libdim.a: $(AG_SRC:%.c=$(BUILD)/$(1)/%.o) $(DIM_SRC:%.c=$(BUILD)/$(1)/%.o)
 	@rm -f $$@
 	$$(AR) rcs $$@ $$^
 
-build/$(1)/dim: build/$(1)/src/dim/main.o build/$(1)/libdim.a
+$(BUILD)/$(1)/dim: $(BUILD)/$(1)/src/dim/main.o $(BUILD)/$(1)/libdim.a
 	$$(CC) $$(CFLAGS_$(1)) $$(LDFLAGS_$(1)) $$^ $(LDLIBS) -o $$@
 
-build/$(1)/unit: $(UNIT_SRC:%.c=build/$(1)/%.o) build/$(1)/libdim.a
+$(BUILD)/$(1)/unit: $(UNIT_SRC:%.c=$(BUILD)/$(1)/%.o) $(BUILD)/$(1)/libdim.a
 	$$(CC) $$(CFLAGS_$(1)) $$(LDFLAGS_$(1)) $$^ $(CHECK_LIBS) $(LDLIBS) -o $$@
 
-build/$(1)/gradcheck: $(GC_SRC:%.c=build/$(1)/%.o) build/$(1)/libdim.a
+$(BUILD)/$(1)/gradcheck: $(GC_SRC:%.c=$(BUILD)/$(1)/%.o) $(BUILD)/$(1)/libdim.a
 	$$(CC) $$(CFLAGS_$(1)) $$(LDFLAGS_$(1)) $$^ $(LDLIBS) -o $$@
 endef
 
@@ -114,8 +115,8 @@ $(eval $(call variant,float))
 $(eval $(call variant,double))
 $(eval $(call variant,asan))
 
-build: build/float/dim
-	@cp build/float/dim build/dim
+build: $(BUILD)/float/dim
+	@cp $(BUILD)/float/dim $(BUILD)/dim
 
 # ---------------------------------------------------------------------------------------------
 # Tests
@@ -128,45 +129,51 @@ check: tangle
 
 test: build unit gradcheck precision sanitize
 
-unit: build/float/unit build/double/unit
-	@echo "== unit tests, float build"; build/float/unit
-	@echo "== unit tests, double build"; build/double/unit
+unit: $(BUILD)/float/unit $(BUILD)/double/unit
+	@echo "== unit tests, float build"; $(BUILD)/float/unit
+	@echo "== unit tests, double build"; $(BUILD)/double/unit
 
-gradcheck: build/double/gradcheck
-	@echo "== gradient checks, double build"; build/double/gradcheck
+gradcheck: $(BUILD)/double/gradcheck
+	@echo "== gradient checks, double build"; $(BUILD)/double/gradcheck
 
 # The float build's forward results must agree with the double build's on the same inputs.
-precision: build/float/gradcheck build/double/gradcheck
+precision: $(BUILD)/float/gradcheck $(BUILD)/double/gradcheck
 	@echo "== float build against double build"
-	@build/float/gradcheck --dump build/float/forward.txt
-	@build/double/gradcheck --dump build/double/forward.txt
-	@build/double/gradcheck --compare build/float/forward.txt build/double/forward.txt
+	@$(BUILD)/float/gradcheck --dump $(BUILD)/float/forward.txt
+	@$(BUILD)/double/gradcheck --dump $(BUILD)/double/forward.txt
+	@$(BUILD)/double/gradcheck --compare $(BUILD)/float/forward.txt $(BUILD)/double/forward.txt
 
-sanitize: build/asan/unit build/asan/gradcheck
+sanitize: $(BUILD)/asan/unit $(BUILD)/asan/gradcheck
 	@echo "== unit tests and gradient checks under AddressSanitizer and UBSan"
-	@ASAN_OPTIONS=detect_leaks=1 build/asan/unit
-	@ASAN_OPTIONS=detect_leaks=1 build/asan/gradcheck
+	@ASAN_OPTIONS=detect_leaks=1 $(BUILD)/asan/unit
+	@ASAN_OPTIONS=detect_leaks=1 $(BUILD)/asan/gradcheck
 
 # ---------------------------------------------------------------------------------------------
 # The book
 # ---------------------------------------------------------------------------------------------
 
-doc: build/doc/dim.pdf
+doc: $(BUILD)/doc/dim.pdf
 
-build/doc/dim.tex: $(CHAPTERS)
-	@mkdir -p build/doc
-	noweave -delay -index -autodefs c $(CHAPTERS) > $@
+$(BUILD)/doc/dim.tex: $(CHAPTERS)
+	@mkdir -p $(BUILD)/doc
+	noweave -delay -index -autodefs c $(CHAPTERS) > $@.tmp
+	@# noweave may put the index entries before our own preamble; they belong after it.
+	@grep '^\\nwixlogsorted' $@.tmp > $@.index || true
+	@grep -v '^\\nwixlogsorted' $@.tmp | \
+	  awk -v index_file=$@.index '{ print } /^\\begin\{document\}/ && !done { \
+	    while ((getline line < index_file) > 0) print line; done = 1 }' > $@
+	@rm -f $@.tmp $@.index
 
 # pdflatex is rerun until the cross references settle; a book that does not build fails.
-build/doc/dim.pdf: build/doc/dim.tex
-	@cd build/doc && for pass in 1 2 3 4 5; do \
+$(BUILD)/doc/dim.pdf: $(BUILD)/doc/dim.tex
+	@cd $(BUILD)/doc && for pass in 1 2 3 4 5; do \
 	  pdflatex -interaction=nonstopmode -halt-on-error dim.tex > dim.build.log 2>&1 \
-	    || { tail -n 30 dim.build.log; echo "make doc: pdflatex failed (build/doc/dim.build.log)"; exit 1; }; \
+	    || { tail -n 30 dim.build.log; echo "make doc: pdflatex failed ($(BUILD)/doc/dim.build.log)"; exit 1; }; \
 	  grep -q 'Rerun to get\|There were undefined references\|Label(s) may have changed' dim.log || break; \
 	done; \
 	if grep -q 'There were undefined references' dim.log; then \
 	  grep 'undefined' dim.log | head; echo "make doc: undefined references"; exit 1; fi
-	@echo "make doc: build/doc/dim.pdf"
+	@echo "make doc: $(BUILD)/doc/dim.pdf"
 
 # ---------------------------------------------------------------------------------------------
 # Installing what is needed, the demo, install
@@ -186,11 +193,11 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing
 
 demo: all
-	build/dim mlp
+	$(BUILD)/dim mlp
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 build/dim $(DESTDIR)$(PREFIX)/bin/dim
+	install -m 755 $(BUILD)/dim $(DESTDIR)$(PREFIX)/bin/dim
 
 clean:
 	rm -rf build

@@ -57,10 +57,14 @@ struct ag_node {
     int index;                      /* position on the tape, counting from 0 */
 };
 struct ag_tape {
-    unsigned char *arena;  /* [capacity] bytes, 64-byte aligned */
-    size_t capacity;       /* bytes in the arena */
-    size_t used;           /* bytes handed out since the last reset */
-    size_t high_water;     /* the most ever used in one step */
+    unsigned char *arena;  /* [capacity] bytes, 64-byte aligned: the current block */
+    size_t capacity;       /* bytes in the current block */
+    size_t used;           /* bytes of the current block handed out since the last reset */
+    size_t limit;          /* growing tapes: the most one step may use; 0 for a fixed tape */
+    void **retired;        /* [nretired] blocks filled earlier in this step (growing tapes) */
+    int nretired, retired_capacity;
+    size_t retired_bytes;  /* bytes handed out from the retired blocks */
+    size_t high_water;     /* the most ever used in one step, over all blocks */
     ag_node *last;         /* the most recent node; NULL on an empty tape */
     int nnodes;            /* nodes recorded since the last reset */
     unsigned long step;    /* how many times the tape has been reset */
@@ -68,7 +72,8 @@ struct ag_tape {
     const char *current_op;/* the op being recorded, for error messages */
 };
 /* Tapes. A tape records one step; ag_tape_reset empties it for the next. */
-ag_tape *ag_tape_new(size_t arena_bytes);
+ag_tape *ag_tape_new(size_t arena_bytes);            /* a fixed arena */
+ag_tape *ag_tape_new_growing(size_t limit_bytes);    /* grows as needed, up to the limit */
 void ag_tape_free(ag_tape *t);
 void ag_tape_reset(ag_tape *t);
 void ag_tape_set_training(ag_tape *t, int training);
@@ -114,7 +119,27 @@ void ag_backward(ag_tape *t, ag_tensor *loss);
 /* The same for a tensor y and a seed dy [y->size]: add dy^T dy/dx to x->grad. */
 void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy);
 /* The table of every operation, for gradient checks and drawings. */
-
+extern const ag_op ag_op_add;
+extern const ag_op ag_op_sub;
+extern const ag_op ag_op_mul;
+extern const ag_op ag_op_div;
+extern const ag_op ag_op_scale;
+extern const ag_op ag_op_add_scalar;
+extern const ag_op ag_op_neg;
+extern const ag_op ag_op_exp;
+extern const ag_op ag_op_log;
+extern const ag_op ag_op_relu;
+extern const ag_op ag_op_leaky_relu;
+extern const ag_op ag_op_sigmoid;
+extern const ag_op ag_op_tanh;
+extern const ag_op ag_op_softplus;
+extern const ag_op ag_op_sum, ag_op_mean, ag_op_sum_axis, ag_op_mean_axis;
+extern const ag_op ag_op_logsumexp, ag_op_log_softmax, ag_op_cross_entropy;
+extern const ag_op ag_op_diag, ag_op_offdiag;
+extern const ag_op ag_op_reshape, ag_op_permute, ag_op_concat, ag_op_broadcast;
+extern const ag_op ag_op_batch_norm;
+extern const ag_op ag_op_layer_norm;
+extern const ag_op ag_op_dropout;
 extern const ag_op *const ag_op_table[];
 extern const int ag_op_count;
 /* A seeded random number generator: xoshiro256**, seeded by SplitMix64. */
@@ -131,5 +156,117 @@ void ag_rng_shuffle(ag_rng *r, int *items, int n);
 void ag_fill_uniform(ag_tensor *x, ag_rng *r, double lo, double hi);
 void ag_fill_normal(ag_tensor *x, ag_rng *r, double mean, double std);
 void ag_fill(ag_tensor *x, double value);
+/* Elementwise arithmetic with NumPy broadcasting: shapes are aligned from the right, and each
+ * pair of dimensions must be equal or contain a 1; the output has the larger rank and, in each
+ * dimension, the larger size. Stops with both shapes named when they do not broadcast. */
+ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b);  /* a + b */
+ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b);  /* a - b */
+ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b);  /* a * b */
+ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b);  /* a / b; b = 0 gives inf or NaN */
+/* Elementwise functions: each returns a tensor of the shape of x. */
+ag_tensor *ag_scale(ag_tape *t, ag_tensor *x, double c);       /* c x */
+ag_tensor *ag_add_scalar(ag_tape *t, ag_tensor *x, double c);  /* x + c */
+ag_tensor *ag_neg(ag_tape *t, ag_tensor *x);                   /* -x */
+ag_tensor *ag_exp(ag_tape *t, ag_tensor *x);                   /* e^x */
+ag_tensor *ag_log(ag_tape *t, ag_tensor *x);                   /* log x; NaN if x < 0 */
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *x);                  /* max(x, 0); slope 0 at 0 */
+ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope); /* x > 0 ? x : slope x */
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x);  /* 1 / (1 + e^-x), never overflows */
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x);     /* tanh x */
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x); /* log(1 + e^x), finite for every x */
+/* Reductions and losses (doc/13-ops-reduce.nw). An axis may be negative: -1 is the last. */
+/* The sum or the mean of all elements of x, as a scalar (ndim 0). */
+ag_tensor *ag_sum(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_mean(ag_tape *t, ag_tensor *x);
+/* The sum or mean of x along axis: that dimension is dropped, or kept with length 1 when
+ * keepdim is nonzero. A 1-D x reduced without keepdim gives a scalar (ndim 0). */
+ag_tensor *ag_sum_axis(ag_tape *t, ag_tensor *x, int axis, int keepdim);
+ag_tensor *ag_mean_axis(ag_tape *t, ag_tensor *x, int axis, int keepdim);
+/* log sum exp of x along axis, stable for any finite values (shifted by the maximum);
+ * the dimension is dropped, or kept with length 1 when keepdim is nonzero. */
+ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *x, int axis, int keepdim);
+/* x minus its logsumexp along axis: the log of the softmax, stable for any finite values. */
+ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int axis);
+/* mean over the N rows of -log softmax(logits[i])[labels[i]], for logits [N, K] and labels
+ * [N] in 0 .. K-1 (copied: the caller's array may be reused after the call). */
+ag_tensor *ag_cross_entropy(ag_tape *t, ag_tensor *logits, const int *labels);
+/* The diagonals of a batch of square matrices: s [..., N, N] -> [..., N], out[..., i] =
+ * s[..., i, i]. */
+ag_tensor *ag_diag(ag_tape *t, ag_tensor *s);
+/* Row i of each matrix without its entry i: s [..., N, N] -> [..., N, N-1], N >= 2. */
+ag_tensor *ag_offdiag(ag_tape *t, ag_tensor *s);
+/* Operations on shapes (doc/14-ops-shape.nw). Outputs are contiguous copies, never views. */
+/* x with a new shape of the same size (the values in the same order). One dimension may be
+ * -1: it is then the size of x divided by the product of the others. */
+ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int *shape);
+/* x with its axes reordered: output dimension d is input dimension perm[d]; perm holds each
+ * of 0 .. x->ndim-1 once. */
+ag_tensor *ag_permute(ag_tape *t, ag_tensor *x, const int *perm);
+/* The transpose of a 2-D tensor: ag_permute with (1, 0). */
+ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x);
+/* The n tensors xs[0..n-1] (1 <= n <= AG_MAX_INPUTS) joined along axis (negative: from the
+ * end); they must have equal shapes except along axis. */
+ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis);
+/* x repeated to the given shape by numpy's rules (shapes aligned on the right, each dimension
+ * of x equal to the target's or 1); ndim >= x->ndim. */
+ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int *shape);
+/* Normalisation and dropout (doc/15-ops-norm.nw). */
+/* Batch normalisation of x [N, C] or [N, C, H, W] per channel c, then gamma[c] * xhat +
+ * beta[c]. gamma, beta, running_mean, running_var are [C]; the running statistics are buffers
+ * (no gradient). In training (t->training when the node is recorded) xhat uses the batch mean
+ * and biased variance, and the running statistics are updated with momentum as in PyTorch
+ * (the variance with the unbiased batch variance); in evaluation xhat uses the running
+ * statistics and nothing is updated. Gradients reach x, gamma and beta. */
+ag_tensor *ag_batch_norm(ag_tape *t, ag_tensor *x, ag_tensor *gamma, ag_tensor *beta,
+                         ag_tensor *running_mean, ag_tensor *running_var,
+                         double momentum, double eps);
+/* Layer normalisation of x [..., D] over its last axis, then gamma[d] * xhat + beta[d];
+ * gamma and beta are [D]. Biased variance; the same in training and evaluation. */
+ag_tensor *ag_layer_norm(ag_tape *t, ag_tensor *x, ag_tensor *gamma, ag_tensor *beta,
+                         double eps);
+/* Inverted dropout: in training (t->training when recorded) and with p > 0, each entry of x
+ * is zeroed with probability p and the others are scaled by 1 / (1 - p); the mask is drawn
+ * from rng, one uniform per entry in order. In evaluation, or with p == 0, the identity, and
+ * rng is not touched (it may then be NULL). p must be in [0, 1). */
+ag_tensor *ag_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng);
+/* Optimizers (doc/16-optim.nw). */
+/* Multiply the gradient of every trainable tensor of ps by c; buffers are untouched. */
+void ag_params_scale_grad(ag_params *ps, double c);
+/* SGD as torch.optim.SGD (no dampening, no weight decay): v = momentum * v + g;
+ * p -= lr * v. With momentum 0 no velocity is kept (velocity is NULL). */
+typedef struct ag_sgd {
+    ag_params *params;   /* the set it moves; not owned */
+    int count;           /* params->count when the optimizer was made */
+    double lr;           /* learning rate; may be changed between steps */
+    double momentum;     /* mu in [0, 1) */
+    long step;           /* steps taken */
+    ag_real **velocity;  /* [count], each [items[i]->size]; NULL entries for buffers;
+                            NULL altogether when momentum == 0 */
+} ag_sgd;
+
+ag_sgd *ag_sgd_new(ag_params *ps, double lr, double momentum);
+void ag_sgd_step(ag_sgd *opt);   /* one update of every trainable tensor from its grad */
+void ag_sgd_free(ag_sgd *opt);
+/* Adam as torch.optim.Adam (no weight decay, no amsgrad): at step t (from 1)
+ * m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
+ * p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps). */
+typedef struct ag_adam {
+    ag_params *params;   /* the set it moves; not owned */
+    int count;           /* params->count when the optimizer was made */
+    double lr;           /* learning rate; may be changed between steps */
+    double beta1, beta2; /* decay rates of the moment estimates, in [0, 1) */
+    double eps;          /* added to the denominator */
+    long step;           /* steps taken: t of the bias corrections is step after ++ */
+    ag_real **m;         /* [count], each [items[i]->size]: first moments; NULL for buffers */
+    ag_real **v;         /* [count], each [items[i]->size]: second moments; NULL for buffers */
+} ag_adam;
+
+ag_adam *ag_adam_new(ag_params *ps, double lr, double beta1, double beta2, double eps);
+void ag_adam_step(ag_adam *opt);   /* one update of every trainable tensor from its grad */
+void ag_adam_free(ag_adam *opt);
+/* Graphviz (doc/17-dot.nw). Write the graph recorded on t since its last reset as a DOT
+ * digraph titled title (NULL: untitled), for dot -Tsvg. Names are escaped; the output is the
+ * same for the same tape. */
+void ag_tape_write_dot(const ag_tape *t, FILE *out, const char *title);
 
 #endif /* AG_H */

@@ -33,30 +33,58 @@ void ag_fatal(const char *format, ...)
     error_handler(message);
     exit(AG_EXIT_MISUSE); /* a handler that returns is not allowed to continue */
 }
+static size_t round_up(size_t bytes) { return (bytes + AG_ALIGN - 1) / AG_ALIGN * AG_ALIGN; }
+
+static unsigned char *new_block(size_t capacity, const char *who)
+{
+    void *block = NULL;
+    if (capacity == 0 || posix_memalign(&block, AG_ALIGN, capacity) != 0)
+        ag_fatal("%s: out of memory for an arena block of %zu bytes", who, capacity);
+    return block;
+}
+
 ag_tape *ag_tape_new(size_t arena_bytes)
 {
     ag_tape *t = calloc(1, sizeof *t);
-    size_t capacity = (arena_bytes + AG_ALIGN - 1) / AG_ALIGN * AG_ALIGN;
-    if (t == NULL || capacity == 0)
-        ag_fatal("ag_tape_new: cannot make a tape with an arena of %zu bytes", arena_bytes);
-    void *arena = NULL;
-    if (posix_memalign(&arena, AG_ALIGN, capacity) != 0)
-        ag_fatal("ag_tape_new: out of memory for an arena of %zu bytes", capacity);
-    t->arena = arena;
-    t->capacity = capacity;
+    if (t == NULL) ag_fatal("ag_tape_new: out of memory");
+    t->capacity = round_up(arena_bytes);
+    t->arena = new_block(t->capacity, "ag_tape_new");
     t->training = 1;
     return t;
+}
+
+ag_tape *ag_tape_new_growing(size_t limit_bytes)
+{
+    enum { FIRST_BLOCK = 1 << 20 };
+    ag_tape *t = ag_tape_new(limit_bytes < FIRST_BLOCK ? limit_bytes : FIRST_BLOCK);
+    t->limit = limit_bytes;
+    return t;
+}
+
+static void free_retired(ag_tape *t)
+{
+    for (int i = 0; i < t->nretired; i++) free(t->retired[i]);
+    t->nretired = 0;
+    t->retired_bytes = 0;
 }
 
 void ag_tape_free(ag_tape *t)
 {
     if (t == NULL) return;
+    free_retired(t);
+    free(t->retired);
     free(t->arena);
     free(t);
 }
 
 void ag_tape_reset(ag_tape *t)
 {
+    if (t->nretired > 0) { /* the step grew: from now on one block holds a whole step */
+        free_retired(t);
+        free(t->arena);
+        t->capacity = round_up(t->high_water + t->high_water / 8);
+        t->arena = new_block(t->capacity, "ag_tape_reset");
+    }
     t->used = 0;
     t->last = NULL;
     t->nnodes = 0;
@@ -64,16 +92,38 @@ void ag_tape_reset(ag_tape *t)
 }
 
 void ag_tape_set_training(ag_tape *t, int training) { t->training = training != 0; }
+static void grow(ag_tape *t, size_t rounded)
+{
+    if (t->nretired == t->retired_capacity) {
+        int capacity = t->retired_capacity ? 2 * t->retired_capacity : 8;
+        void **retired = realloc(t->retired, (size_t)capacity * sizeof *retired);
+        if (retired == NULL) ag_fatal("ag_arena_alloc: out of memory");
+        t->retired = retired;
+        t->retired_capacity = capacity;
+    }
+    t->retired[t->nretired++] = t->arena;
+    t->retired_bytes += t->used;
+    size_t capacity = 2 * t->capacity > rounded ? 2 * t->capacity : rounded;
+    t->arena = new_block(capacity, "ag_arena_alloc");
+    t->capacity = capacity;
+    t->used = 0;
+}
+
 void *ag_arena_alloc(ag_tape *t, size_t bytes)
 {
-    size_t rounded = (bytes + AG_ALIGN - 1) / AG_ALIGN * AG_ALIGN;
-    if (rounded < bytes || rounded > t->capacity - t->used)
-        ag_fatal("%s: tape arena exhausted: needs %zu more bytes, %zu of %zu are in use; "
-                 "make the tape with a larger arena (ag_tape_new)",
-                 t->current_op ? t->current_op : "ag_arena_alloc", bytes, t->used, t->capacity);
+    size_t rounded = round_up(bytes);
+    size_t in_use = t->retired_bytes + t->used;
+    if (rounded < bytes || rounded > t->capacity - t->used) {
+        size_t limit = t->limit ? t->limit : t->capacity;
+        if (rounded < bytes || t->limit == 0 || rounded > limit - in_use)
+            ag_fatal("%s: tape arena exhausted: needs %zu more bytes, %zu of %zu are in use; "
+                     "make the tape with a larger arena (ag_tape_new, ag_tape_new_growing)",
+                     t->current_op ? t->current_op : "ag_arena_alloc", bytes, in_use, limit);
+        grow(t, rounded);
+    }
     void *p = t->arena + t->used;
     t->used += rounded;
-    if (t->used > t->high_water) t->high_water = t->used;
+    if (t->retired_bytes + t->used > t->high_water) t->high_water = t->retired_bytes + t->used;
     return p;
 }
 
