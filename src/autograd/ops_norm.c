@@ -1,0 +1,350 @@
+/* ops_norm.c -- batch normalisation, layer normalisation and dropout.
+ * Tangled from doc/15-ops-norm.nw: edit the book, not this file. */
+#include "ag.h"
+
+#include <math.h>
+#include <string.h>
+
+/* A group of m = runs * run_length numbers, run r at base + r * stride. */
+typedef struct norm_group {
+    long base, runs, run_length, stride;
+} norm_group;
+
+/* Add (1/s)(g - mean(g) - xhat * mean(g * xhat)) to dx, where g_i = dy_i * scale and
+ * xhat_i = (x_i - mean) * inv_std. */
+static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_real *dy,
+                                   double scale, double mean, double inv_std, ag_real *dx)
+{
+    double sum_g = 0, sum_g_xhat = 0;
+    for (long r = 0; r < grp.runs; r++) {
+        long at = grp.base + r * grp.stride;
+        for (long i = 0; i < grp.run_length; i++) {
+            double g = dy[at + i] * scale;
+            sum_g += g;
+            sum_g_xhat += g * (x[at + i] - mean) * inv_std;
+        }
+    }
+    double m = (double)grp.runs * grp.run_length;
+    double mean_g = sum_g / m, mean_g_xhat = sum_g_xhat / m;
+    for (long r = 0; r < grp.runs; r++) {
+        long at = grp.base + r * grp.stride;
+        for (long i = 0; i < grp.run_length; i++) {
+            double xhat = (x[at + i] - mean) * inv_std;
+            dx[at + i] += (ag_real)(inv_std * (dy[at + i] * scale - mean_g - xhat * mean_g_xhat));
+        }
+    }
+}
+static void group_mean_var(norm_group grp, const ag_real *x, double *mean, double *var)
+{
+    double sum = 0;
+    for (long r = 0; r < grp.runs; r++)
+        for (long i = 0; i < grp.run_length; i++) sum += x[grp.base + r * grp.stride + i];
+    double m = (double)grp.runs * grp.run_length;
+    double mu = sum / m, sum_sq = 0;
+    for (long r = 0; r < grp.runs; r++)
+        for (long i = 0; i < grp.run_length; i++) {
+            double d = x[grp.base + r * grp.stride + i] - mu;
+            sum_sq += d * d;
+        }
+    *mean = mu;
+    *var = sum_sq / m;
+}
+enum { BN_X, BN_GAMMA, BN_BETA, BN_RUNNING_MEAN, BN_RUNNING_VAR };
+enum { BN_IARG_TRAINING = 0 };
+enum { BN_FARG_MOMENTUM = 0, BN_FARG_EPS = 1 };
+
+typedef struct batch_norm_saved {
+    double *mean;     /* [C] the mean the forward subtracted: batch or running */
+    double *var;      /* [C] the variance it divided by: biased batch variance, or running */
+    double *inv_std;  /* [C] 1 / sqrt(var + eps) */
+} batch_norm_saved;
+
+/* The numbers of channel c of x [N, C] or [N, C, H, W]: N runs of H*W, C*H*W apart. */
+static norm_group channel_group(const ag_tensor *x, int c)
+{
+    long positions = x->size / ((long)x->shape[0] * x->shape[1]); /* H*W, or 1 */
+    norm_group grp = { c * positions, x->shape[0], positions, x->shape[1] * positions };
+    return grp;
+}
+static void batch_norm_forward(ag_node *n)
+{
+    const ag_tensor *x = n->in[BN_X];
+    const ag_real *gamma = n->in[BN_GAMMA]->value, *beta = n->in[BN_BETA]->value;
+    const ag_real *running_mean = n->in[BN_RUNNING_MEAN]->value;
+    const ag_real *running_var = n->in[BN_RUNNING_VAR]->value;
+    batch_norm_saved *saved = n->saved;
+    int channels = x->shape[1];
+    int training = n->iarg[BN_IARG_TRAINING];
+    double eps = n->farg[BN_FARG_EPS];
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) {
+        norm_group grp = channel_group(x, c);
+        double mean, var;
+        if (training) {
+            group_mean_var(grp, x->value, &mean, &var);
+        } else {
+            mean = running_mean[c];
+            var = running_var[c];
+        }
+        double inv_std = 1.0 / sqrt(var + eps);
+        saved->mean[c] = mean;
+        saved->var[c] = var;
+        saved->inv_std[c] = inv_std;
+        for (long r = 0; r < grp.runs; r++) {
+            long at = grp.base + r * grp.stride;
+            for (long i = 0; i < grp.run_length; i++)
+                n->out->value[at + i] =
+                    (ag_real)(gamma[c] * (x->value[at + i] - mean) * inv_std + beta[c]);
+        }
+    }
+}
+static void batch_norm_backward(ag_node *n)
+{
+    ag_tensor *x = n->in[BN_X], *gamma = n->in[BN_GAMMA], *beta = n->in[BN_BETA];
+    const ag_real *dy = n->out->grad;
+    const batch_norm_saved *saved = n->saved;
+    int channels = x->shape[1];
+    int training = n->iarg[BN_IARG_TRAINING];
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) {
+        norm_group grp = channel_group(x, c);
+        double mean = saved->mean[c], inv_std = saved->inv_std[c];
+        if (gamma->requires_grad || beta->requires_grad) {
+            double sum_dy = 0, sum_dy_xhat = 0;
+            for (long r = 0; r < grp.runs; r++) {
+                long at = grp.base + r * grp.stride;
+                for (long i = 0; i < grp.run_length; i++) {
+                    sum_dy += dy[at + i];
+                    sum_dy_xhat += dy[at + i] * (x->value[at + i] - mean) * inv_std;
+                }
+            }
+            if (gamma->requires_grad) gamma->grad[c] += (ag_real)sum_dy_xhat;
+            if (beta->requires_grad) beta->grad[c] += (ag_real)sum_dy;
+        }
+        if (x->requires_grad) {
+            if (training)
+                add_normalisation_grad(grp, x->value, dy, gamma->value[c], mean, inv_std,
+                                       x->grad);
+            else
+                {
+                    double slope = gamma->value[c] * inv_std;
+                    for (long r = 0; r < grp.runs; r++) {
+                        long at = grp.base + r * grp.stride;
+                        for (long i = 0; i < grp.run_length; i++)
+                            x->grad[at + i] += (ag_real)(slope * dy[at + i]);
+                    }
+                }
+        }
+    }
+}
+static void batch_norm_run(ag_node *n, ag_action action)
+{
+    if (action == AG_FORWARD)
+        batch_norm_forward(n);
+    else
+        batch_norm_backward(n);
+}
+
+const ag_op ag_op_batch_norm = { "batch_norm", batch_norm_run };
+static void check_channel_tensor(const char *op, const char *what, const ag_tensor *v,
+                                 const ag_tensor *x)
+{
+    char vs[AG_SHAPE_STR_SIZE], xs[AG_SHAPE_STR_SIZE];
+    if (v == NULL)
+        ag_fatal("%s: %s is NULL; it must be a tensor of shape [%d]", op, what, x->shape[1]);
+    if (v->ndim != 1 || v->shape[0] != x->shape[1])
+        ag_fatal("%s: %s has shape %s but x %s has %d channels; expected [%d]", op, what,
+                 ag_shape_str(v, vs), ag_shape_str(x, xs), x->shape[1], x->shape[1]);
+}
+
+ag_tensor *ag_batch_norm(ag_tape *t, ag_tensor *x, ag_tensor *gamma, ag_tensor *beta,
+                         ag_tensor *running_mean, ag_tensor *running_var,
+                         double momentum, double eps)
+{
+    char xs[AG_SHAPE_STR_SIZE];
+    if (x == NULL) ag_fatal("batch_norm: x is NULL");
+    if (x->ndim != 2 && x->ndim != 4)
+        ag_fatal("batch_norm: x has shape %s; expected [N, C] or [N, C, H, W]",
+                 ag_shape_str(x, xs));
+    check_channel_tensor("batch_norm", "gamma", gamma, x);
+    check_channel_tensor("batch_norm", "beta", beta, x);
+    check_channel_tensor("batch_norm", "running_mean", running_mean, x);
+    check_channel_tensor("batch_norm", "running_var", running_var, x);
+    if (running_mean->requires_grad || running_var->requires_grad)
+        ag_fatal("batch_norm: the running statistics need no gradient; make them with "
+                 "ag_buffer_new, not ag_param_new");
+    if (!(eps >= 0) || !(momentum >= 0 && momentum <= 1))
+        ag_fatal("batch_norm: eps = %g and momentum = %g; expected eps >= 0 and momentum "
+                 "in [0, 1]", eps, momentum);
+    long per_channel = x->size / x->shape[1];
+    if (t->training && per_channel < 2)
+        ag_fatal("batch_norm: x %s has one value per channel; training needs at least two "
+                 "(a larger batch, or ag_tape_set_training(t, 0))", ag_shape_str(x, xs));
+    ag_tensor *inputs[5] = { x, gamma, beta, running_mean, running_var };
+    ag_node *n = ag_node_new(t, &ag_op_batch_norm, 5, inputs, x->ndim, x->shape);
+    n->iarg[BN_IARG_TRAINING] = t->training;
+    n->farg[BN_FARG_MOMENTUM] = momentum;
+    n->farg[BN_FARG_EPS] = eps;
+    batch_norm_saved *saved = ag_arena_alloc(t, sizeof *saved);
+    size_t channel_bytes = (size_t)x->shape[1] * sizeof(double);
+    saved->mean = ag_arena_alloc(t, channel_bytes);
+    saved->var = ag_arena_alloc(t, channel_bytes);
+    saved->inv_std = ag_arena_alloc(t, channel_bytes);
+    n->saved = saved;
+    ag_tensor *y = ag_node_forward(n);
+    if (n->iarg[BN_IARG_TRAINING])
+        {
+            double unbias = (double)per_channel / (double)(per_channel - 1);
+            for (int c = 0; c < x->shape[1]; c++) {
+                running_mean->value[c] =
+                    (ag_real)((1 - momentum) * running_mean->value[c] + momentum * saved->mean[c]);
+                running_var->value[c] =
+                    (ag_real)((1 - momentum) * running_var->value[c] + momentum * unbias * saved->var[c]);
+            }
+        }
+    return y;
+}
+enum { LN_X, LN_GAMMA, LN_BETA };
+enum { LN_FARG_EPS = 0 };
+
+typedef struct layer_norm_saved {
+    double *mean;     /* [rows] */
+    double *inv_std;  /* [rows] 1 / sqrt(biased variance + eps) */
+} layer_norm_saved;
+
+static void layer_norm_forward(ag_node *n)
+{
+    const ag_tensor *x = n->in[LN_X];
+    const ag_real *gamma = n->in[LN_GAMMA]->value, *beta = n->in[LN_BETA]->value;
+    layer_norm_saved *saved = n->saved;
+    long width = x->shape[x->ndim - 1], rows = x->size / width;
+    double eps = n->farg[LN_FARG_EPS];
+    #pragma omp parallel for schedule(static)
+    for (long r = 0; r < rows; r++) {
+        norm_group row = { r * width, 1, width, width };
+        double mean, var;
+        group_mean_var(row, x->value, &mean, &var);
+        double inv_std = 1.0 / sqrt(var + eps);
+        saved->mean[r] = mean;
+        saved->inv_std[r] = inv_std;
+        for (long d = 0; d < width; d++)
+            n->out->value[r * width + d] =
+                (ag_real)(gamma[d] * (x->value[r * width + d] - mean) * inv_std + beta[d]);
+    }
+}
+static void layer_norm_backward(ag_node *n)
+{
+    ag_tensor *x = n->in[LN_X], *gamma = n->in[LN_GAMMA], *beta = n->in[LN_BETA];
+    const ag_real *dy = n->out->grad;
+    const layer_norm_saved *saved = n->saved;
+    long width = x->shape[x->ndim - 1], rows = x->size / width;
+    if (x->requires_grad) {
+        ag_real *g = ag_arena_alloc(n->tape, (size_t)x->size * sizeof(ag_real)); /* [rows, D] */
+        #pragma omp parallel for schedule(static)
+        for (long r = 0; r < rows; r++) {
+            norm_group row = { r * width, 1, width, width };
+            for (long d = 0; d < width; d++) g[r * width + d] = dy[r * width + d] * gamma->value[d];
+            add_normalisation_grad(row, x->value, g, 1.0, saved->mean[r], saved->inv_std[r],
+                                   x->grad);
+        }
+    }
+    if (gamma->requires_grad || beta->requires_grad) {
+        #pragma omp parallel for schedule(static)
+        for (long d = 0; d < width; d++) {
+            double sum_dy = 0, sum_dy_xhat = 0;
+            for (long r = 0; r < rows; r++) {
+                double xhat = (x->value[r * width + d] - saved->mean[r]) * saved->inv_std[r];
+                sum_dy += dy[r * width + d];
+                sum_dy_xhat += dy[r * width + d] * xhat;
+            }
+            if (gamma->requires_grad) gamma->grad[d] += (ag_real)sum_dy_xhat;
+            if (beta->requires_grad) beta->grad[d] += (ag_real)sum_dy;
+        }
+    }
+}
+
+static void layer_norm_run(ag_node *n, ag_action action)
+{
+    if (action == AG_FORWARD)
+        layer_norm_forward(n);
+    else
+        layer_norm_backward(n);
+}
+
+const ag_op ag_op_layer_norm = { "layer_norm", layer_norm_run };
+static void check_row_tensor(const char *what, const ag_tensor *v, const ag_tensor *x)
+{
+    char vs[AG_SHAPE_STR_SIZE], xs[AG_SHAPE_STR_SIZE];
+    int width = x->shape[x->ndim - 1];
+    if (v == NULL)
+        ag_fatal("layer_norm: %s is NULL; it must be a tensor of shape [%d]", what, width);
+    if (v->ndim != 1 || v->shape[0] != width)
+        ag_fatal("layer_norm: %s has shape %s but the last axis of x %s has %d entries; "
+                 "expected [%d]", what, ag_shape_str(v, vs), ag_shape_str(x, xs), width, width);
+}
+
+ag_tensor *ag_layer_norm(ag_tape *t, ag_tensor *x, ag_tensor *gamma, ag_tensor *beta,
+                         double eps)
+{
+    if (x == NULL) ag_fatal("layer_norm: x is NULL");
+    if (x->ndim < 1) ag_fatal("layer_norm: x is a scalar; it needs an axis to normalise over");
+    check_row_tensor("gamma", gamma, x);
+    check_row_tensor("beta", beta, x);
+    if (!(eps >= 0)) ag_fatal("layer_norm: eps = %g; expected eps >= 0", eps);
+    ag_tensor *inputs[3] = { x, gamma, beta };
+    ag_node *n = ag_node_new(t, &ag_op_layer_norm, 3, inputs, x->ndim, x->shape);
+    n->farg[LN_FARG_EPS] = eps;
+    long rows = x->size / x->shape[x->ndim - 1];
+    layer_norm_saved *saved = ag_arena_alloc(t, sizeof *saved);
+    saved->mean = ag_arena_alloc(t, (size_t)rows * sizeof(double));
+    saved->inv_std = ag_arena_alloc(t, (size_t)rows * sizeof(double));
+    n->saved = saved;
+    return ag_node_forward(n);
+}
+enum { DROPOUT_IARG_MASKED = 0 };
+enum { DROPOUT_PARALLEL_MIN = 1 << 14 }; /* smaller tensors are not worth waking threads for */
+enum { DROPOUT_FARG_P = 0 };
+
+static void dropout_run(ag_node *n, ag_action action)
+{
+    const ag_real *mask = n->saved; /* [size]: 0 or 1 / (1 - p); NULL: the identity */
+    const ag_tensor *x = n->in[0];
+    ag_tensor *y = n->out;
+    long size = x->size;
+    if (action == AG_FORWARD && mask == NULL) {
+        memcpy(y->value, x->value, (size_t)size * sizeof(ag_real));
+    } else if (action == AG_FORWARD) {
+        #pragma omp parallel for schedule(static) if (size >= DROPOUT_PARALLEL_MIN)
+        for (long i = 0; i < size; i++) y->value[i] = x->value[i] * mask[i];
+    } else if (mask == NULL) {
+        #pragma omp parallel for schedule(static) if (size >= DROPOUT_PARALLEL_MIN)
+        for (long i = 0; i < size; i++) x->grad[i] += y->grad[i];
+    } else {
+        #pragma omp parallel for schedule(static) if (size >= DROPOUT_PARALLEL_MIN)
+        for (long i = 0; i < size; i++) x->grad[i] += y->grad[i] * mask[i];
+    }
+}
+
+const ag_op ag_op_dropout = { "dropout", dropout_run };
+
+ag_tensor *ag_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng)
+{
+    char xs[AG_SHAPE_STR_SIZE];
+    if (x == NULL) ag_fatal("dropout: x is NULL");
+    if (!(p >= 0 && p < 1))
+        ag_fatal("dropout: p = %g for x %s; the probability of dropping must be in [0, 1)", p,
+                 ag_shape_str(x, xs));
+    int masked = t->training && p > 0;
+    if (masked && rng == NULL)
+        ag_fatal("dropout: training with p = %g needs a random number generator, got NULL", p);
+    ag_node *n = ag_node_new(t, &ag_op_dropout, 1, &x, x->ndim, x->shape);
+    n->iarg[DROPOUT_IARG_MASKED] = masked;
+    n->farg[DROPOUT_FARG_P] = p;
+    if (masked) {
+        ag_real *mask = ag_arena_alloc(t, (size_t)x->size * sizeof(ag_real)); /* [size] */
+        ag_real keep = (ag_real)(1.0 / (1.0 - p));
+        for (long i = 0; i < x->size; i++) mask[i] = ag_rng_uniform(rng) < p ? 0 : keep;
+        n->saved = mask;
+    }
+    return ag_node_forward(n);
+}
