@@ -269,6 +269,8 @@ ag_node *ag_node_new(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const 
 {
     if (ninputs < 0 || ninputs > AG_MAX_INPUTS)
         ag_fatal("%s: %d inputs; an op takes at most %d", op->name, ninputs, AG_MAX_INPUTS);
+    for (int k = 0; k < ninputs; k++) /* before allocating: a dead input's memory is reused */
+        check_alive(t, op, inputs[k], k);
     t->current_op = op->name;
     ag_node *n = ag_arena_calloc(t, sizeof *n);
     n->op = op;
@@ -276,7 +278,6 @@ ag_node *ag_node_new(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const 
     n->ninputs = ninputs;
     int requires_grad = 0;
     for (int k = 0; k < ninputs; k++) {
-        check_alive(t, op, inputs[k], k);
         n->in[k] = inputs[k];
         requires_grad |= inputs[k]->requires_grad;
     }
@@ -315,6 +316,8 @@ void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy)
     if (y->tape != t || y->step != t->step)
         ag_fatal("ag_backward: the output was not computed on this tape since its last reset");
     if (!y->requires_grad) return; /* nothing it depends on needs a gradient */
+    for (ag_node *n = t->last; n != NULL; n = n->prev) /* left by an earlier walk */
+        if (n->out->grad) memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_real));
     ag_real *seed = ag_grad_of(y);
     for (long i = 0; i < y->size; i++) seed[i] += dy[i];
     for (ag_node *n = t->last; n != NULL; n = n->prev) {

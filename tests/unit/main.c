@@ -10,6 +10,8 @@ int main(void)
     srunner_add_suite(runner, optim_suite());
     srunner_add_suite(runner, dot_suite());
     srunner_add_suite(runner, gemm_suite());
+    srunner_add_suite(runner, norm_suite());
+    srunner_add_suite(runner, bounds_suite());
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);

@@ -8,5 +8,7 @@ Suite *engine_suite(void);  /* test_engine.c: tensors, tape, arena, errors, accu
 Suite *optim_suite(void);   /* test_optim.c: SGD and Adam against hand-computed steps */
 Suite *dot_suite(void);     /* test_dot.c: Graphviz output of a tiny graph */
 Suite *gemm_suite(void);    /* test_gemm.c: the GEMM kernel against a naive triple loop */
+Suite *norm_suite(void);    /* test_norm.c: batch norm, layer norm, dropout: values, modes, errors */
+Suite *bounds_suite(void);  /* test_bounds.c: DV, JSD, infoNCE against closed forms, properties */
 
 #endif
