@@ -133,6 +133,9 @@ extern const ag_op ag_op_leaky_relu;
 extern const ag_op ag_op_sigmoid;
 extern const ag_op ag_op_tanh;
 extern const ag_op ag_op_softplus;
+extern const ag_op ag_op_matmul;
+extern const ag_op ag_op_linear;
+extern const ag_op ag_op_conv2d;
 extern const ag_op ag_op_sum, ag_op_mean, ag_op_sum_axis, ag_op_mean_axis;
 extern const ag_op ag_op_logsumexp, ag_op_log_softmax, ag_op_cross_entropy;
 extern const ag_op ag_op_diag, ag_op_offdiag;
@@ -174,6 +177,26 @@ ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope); /* x > 0 ? x :
 ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x);  /* 1 / (1 + e^-x), never overflows */
 ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x);     /* tanh x */
 ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x); /* log(1 + e^x), finite for every x */
+/* The matrix product, row-major: C = alpha op(A) op(B) + beta C, where op(X) is X or X^T
+ * (trans_x nonzero), op(A) is m x k, op(B) is k x n, C is m x n, and lda, ldb, ldc are the
+ * strides between rows as stored (lda >= k columns, or >= m when A is transposed).
+ * beta == 0: C is written without being read (it may hold NaN). alpha == 0 or k == 0: A and
+ * B are not read. C must not overlap A or B. The result is bit-identical for any number of
+ * OpenMP threads. Misuse (a negative size, a leading dimension too small) is fatal. */
+void ag_gemm(int trans_a, int trans_b, int m, int n, int k, ag_real alpha,
+             const ag_real *A, int lda, const ag_real *B, int ldb, ag_real beta,
+             ag_real *C, int ldc);
+/* op(a) op(b) for 2-D tensors: op(a) [M, K] (a is [K, M] when trans_a), op(b) [K, N]
+ * (b is [N, K] when trans_b) -> [M, N]. */
+ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b, int trans_a, int trans_b);
+/* The fully connected layer x W^T + b: x [N, in], W [out, in], b [out] or NULL -> [N, out]. */
+ag_tensor *ag_linear(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *b);
+/* 2-D convolution (cross-correlation), NCHW: x [N, C, H, W], w [O, C, KH, KW], b [O] or NULL,
+ * stride >= 1, padding >= 0 zeros on each side -> [N, O, (H+2p-KH)/s+1, (W+2p-KW)/s+1].
+ * Keeps the im2col patch matrix (C*KH*KW x N*OH*OW values) and one output-sized buffer in the
+ * tape's arena, and one more patch-sized buffer in the backward when x needs a gradient. */
+ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *b, int stride,
+                     int padding);
 /* Reductions and losses (doc/13-ops-reduce.nw). An axis may be negative: -1 is the last. */
 /* The sum or the mean of all elements of x, as a scalar (ndim 0). */
 ag_tensor *ag_sum(ag_tape *t, ag_tensor *x);
