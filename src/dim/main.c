@@ -13,6 +13,11 @@ typedef struct dim_command {
 } dim_command;
 
 static const dim_command commands[] = {
+    {"graph", dim_cmd_graph, "write the graph of a DIM objective as Graphviz DOT"},
+    {"train", dim_cmd_train, "train DIM on a dataset (checkpoints, a TSV log, --resume)"},
+    {"eval", dim_cmd_eval, "probe accuracy of frozen features (conv, fc, y) and baselines"},
+    {"embed", dim_cmd_embed, "write the features of a dataset as a NumPy .npy file"},
+    {"mi-bench", dim_cmd_mi_bench, "MI estimators on correlated Gaussians of known MI (Poole et al.)"},
     {"mlp", dim_cmd_mlp, "train a small MLP on three spirals (the engine's first example)"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };

@@ -1,6 +1,7 @@
 /* gradcheck.c -- finite-difference checks of every operation, and two whole graphs.
  *
- *   gradcheck                      check every case of every op in ag_op_table (double build)
+ *   gradcheck                      check every case of every op in ag_op_table, two small
+ *                                  networks and the whole DIM objective (double build)
  *   gradcheck --dump FILE          write every case's forward output, for the precision check
  *   gradcheck --compare F D        the float build's dump F must agree with the double build's D
  *
@@ -10,6 +11,7 @@
  * when every case's worst error is at most 1e-6. Inputs are rounded to float so that the float
  * and double builds see the same numbers. */
 #include "gradcheck.h"
+#include "dim_checks.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -344,6 +346,7 @@ static int check_everything(void)
         ok ? passed++ : failed++;
     }
     ag_tape_free(t);
+    gc_run_dim_checks(&passed, &failed); /* the whole DIM objective, tests/gradcheck/dim_checks.c */
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -11,7 +11,9 @@ int main(void)
     srunner_add_suite(runner, dot_suite());
     srunner_add_suite(runner, gemm_suite());
     srunner_add_suite(runner, norm_suite());
+    srunner_add_suite(runner, model_suite());
     srunner_add_suite(runner, bounds_suite());
+    srunner_add_suite(runner, prior_suite());
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);

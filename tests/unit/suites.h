@@ -9,6 +9,9 @@ Suite *optim_suite(void);   /* test_optim.c: SGD and Adam against hand-computed 
 Suite *dot_suite(void);     /* test_dot.c: Graphviz output of a tiny graph */
 Suite *gemm_suite(void);    /* test_gemm.c: the GEMM kernel against a naive triple loop */
 Suite *norm_suite(void);    /* test_norm.c: batch norm, layer norm, dropout: values, modes, errors */
+Suite *model_suite(void);   /* test_model.c: encoder configs and shapes, critics' score convention */
 Suite *bounds_suite(void);  /* test_bounds.c: DV, JSD, infoNCE against closed forms, properties */
+
+Suite *prior_suite(void);   /* test_prior.c: prior matching and the training step */
 
 #endif
