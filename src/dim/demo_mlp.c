@@ -27,9 +27,12 @@ static void make_spirals(ag_real *x /* [P, 2] */, int *labels /* [P] */, ag_rng 
 int dim_cmd_mlp(int argc, char **argv)
 {
     if (argc > 1) {
-        fprintf(stderr, "usage: dim mlp   (no options: trains a %d-%d-%d-%d MLP for %d steps)\n",
+        int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+        if (!help) fprintf(stderr, "dim mlp: unexpected '%s': dim mlp takes no options\n", argv[1]);
+        fprintf(help ? stdout : stderr,
+                "usage: dim mlp   (no options: trains a %d-%d-%d-%d MLP for %d steps)\n",
                 2, HIDDEN, HIDDEN, SPIRAL_CLASSES, STEPS);
-        return strcmp(argv[1], "--help") == 0 ? DIM_EXIT_OK : DIM_EXIT_USAGE;
+        return help ? DIM_EXIT_OK : DIM_EXIT_USAGE;
     }
     enum { P = SPIRAL_POINTS * SPIRAL_CLASSES };
     static ag_real points[P * 2];

@@ -59,7 +59,7 @@ int dim_parse_options(const char *command, const char *usage, const dim_option *
                 o = &options[i];
         if (o == NULL) {
             char unknown[128];
-            snprintf(unknown, sizeof unknown, "unknown option '%.*s'", (int)len, arg);
+            snprintf(unknown, sizeof unknown, "unknown option '--%.*s'", (int)len, name);
             return refuse(command, usage, NULL, unknown, NULL);
         }
         if (o->kind == DIM_OPT_FLAG) {

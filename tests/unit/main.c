@@ -14,6 +14,9 @@ int main(void)
     srunner_add_suite(runner, model_suite());
     srunner_add_suite(runner, bounds_suite());
     srunner_add_suite(runner, prior_suite());
+    srunner_add_suite(runner, data_suite());
+    if (getenv("DIM_BIN") != NULL) /* the program under test; the Makefile sets it */
+        srunner_add_suite(runner, cli_suite());
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);

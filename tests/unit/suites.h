@@ -13,5 +13,7 @@ Suite *model_suite(void);   /* test_model.c: encoder configs and shapes, critics
 Suite *bounds_suite(void);  /* test_bounds.c: DV, JSD, infoNCE against closed forms, properties */
 
 Suite *prior_suite(void);   /* test_prior.c: prior matching and the training step */
+Suite *data_suite(void);    /* test_data.c: dataset readers on good, missing, truncated, corrupt files */
+Suite *cli_suite(void);     /* test_cli.c: the dim program's exit statuses and messages on bad input */
 
 #endif
