@@ -16,12 +16,12 @@ ARCH     ?= -march=native
 OPT      ?= -O2
 WARN     := -std=c99 -Wall -Wextra -Wpedantic -Werror
 DEFS     := -D_DEFAULT_SOURCE
-CFLAGS_COMMON := $(WARN) $(DEFS) $(ARCH) -fopenmp
+CFLAGS_COMMON = $(WARN) $(DEFS) $(ARCH) -fopenmp
 LDLIBS   := -lm -lz
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread)
 
-# An optional build against CBLAS: make BLAS=openblas
+# An optional build against CBLAS: make BLAS=openblas (needs Debian's libopenblas-dev)
 ifeq ($(BLAS),openblas)
   DEFS   += -DAG_USE_CBLAS
   LDLIBS += -lopenblas

@@ -4,9 +4,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #ifdef AG_USE_CBLAS
 #include <cblas.h>
@@ -23,6 +20,7 @@ enum {
     MC = 144,                       /* rows of a block of A: MC x KC stays in L2 (MC % MR == 0) */
     NC = 1024                       /* columns of a block of B: KC x NC, shared by the threads */
 };
+enum { SLIVERS_PER_TASK = 16 }; /* B slivers in one task: 128 columns of floats */
 static const double GEMM_PARALLEL_MIN_FLOPS = 2e6; /* 2mnk below this: one thread */
 #if defined(AG_DOUBLE) && defined(FP_FAST_FMA)
 #define MULTIPLY_ADD(a, b, c) fma(a, b, c)
@@ -78,17 +76,6 @@ static inline void store_tile(int rows, int cols, const ag_real *restrict ab, ag
                 c[i * ldc + j] = alpha * ab[i * NR + j] + beta * c[i * ldc + j];
     }
 }
-/* The part [*begin, *end) of 0..count-1 that the calling thread of the team does. */
-static void my_share(int count, int *begin, int *end)
-{
-#ifdef _OPENMP
-    int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-#else
-    int thread = 0, threads = 1;
-#endif
-    *begin = (int)((long)count * thread / threads);
-    *end = (int)((long)count * (thread + 1) / threads);
-}
 typedef struct { ag_real v[MR]; } a_sliver_row; /* one step of a packed A sliver */
 typedef struct { ag_real v[NR]; } b_sliver_row; /* one step of a packed B sliver */
 
@@ -123,47 +110,66 @@ static void pack_columns(int kc, int width, int W, const ag_real *src, long ld, 
     for (int q = q0; q < q1; q++) {
         int cols = width - q * W < W ? width - q * W : W;
         ag_real *restrict dst = packed + (long)q * W * kc;
-        for (int j = 0; j < cols; j++) {
-            const ag_real *column = src + (long)(q * W + j) * ld;
-            for (int p = 0; p < kc; p++) dst[p * W + j] = column[p];
+        const ag_real *sliver = src + (long)q * W * ld;
+        for (int p0 = 0; p0 < kc; p0 += 16) {
+            int p1 = p0 + 16 < kc ? p0 + 16 : kc;
+            for (int j = 0; j < cols; j++)
+                for (int p = p0; p < p1; p++) dst[p * W + j] = sliver[j * ld + p];
         }
-        for (int j = cols; j < W; j++)
-            for (int p = 0; p < kc; p++) dst[p * W + j] = 0;
+        for (int p = 0; p < kc; p++)
+            for (int j = cols; j < W; j++) dst[p * W + j] = 0;
     }
 }
 static void pack_a_block(int trans_a, const ag_real *A, long lda, int i0, int mc, int p0, int kc,
                          ag_real *packed)
 {
-    int q0, q1;
-    my_share((mc + MR - 1) / MR, &q0, &q1);
-    if (trans_a) pack_rows(kc, mc, MR, A + (long)p0 * lda + i0, lda, q0, q1, packed);
-    else pack_columns(kc, mc, MR, A + (long)i0 * lda + p0, lda, q0, q1, packed);
+    int slivers = (mc + MR - 1) / MR;
+    if (trans_a) pack_rows(kc, mc, MR, A + (long)p0 * lda + i0, lda, 0, slivers, packed);
+    else pack_columns(kc, mc, MR, A + (long)i0 * lda + p0, lda, 0, slivers, packed);
 }
 
 static void pack_b_block(int trans_b, const ag_real *B, long ldb, int j0, int nc, int p0, int kc,
                          ag_real *packed)
 {
-    int q0, q1;
-    my_share((nc + NR - 1) / NR, &q0, &q1);
-    if (trans_b) pack_columns(kc, nc, NR, B + (long)j0 * ldb + p0, ldb, q0, q1, packed);
-    else pack_rows(kc, nc, NR, B + (long)p0 * ldb + j0, ldb, q0, q1, packed);
+    int slivers = (nc + NR - 1) / NR, groups = (slivers + SLIVERS_PER_TASK - 1) / SLIVERS_PER_TASK;
+#pragma omp for schedule(dynamic)
+    for (int g = 0; g < groups; g++) {
+        int q0 = g * SLIVERS_PER_TASK;
+        int q1 = q0 + SLIVERS_PER_TASK < slivers ? q0 + SLIVERS_PER_TASK : slivers;
+        if (trans_b) pack_columns(kc, nc, NR, B + (long)j0 * ldb + p0, ldb, q0, q1, packed);
+        else pack_rows(kc, nc, NR, B + (long)p0 * ldb + j0, ldb, q0, q1, packed);
+    }
 }
-/* C[i0.., j0..] (mc x nc) = alpha A_block B_block + beta C for packed blocks of depth kc. */
-static void multiply_block(int mc, int nc, int kc, const ag_real *a_block,
-                           const ag_real *b_block, ag_real alpha, ag_real beta, ag_real *C,
-                           long ldc)
+/* C (m x nc, rows ldc apart) = alpha op(A)[all rows, p0..p0+kc) B_block + beta C, for the
+ * packed kc x nc block of B; a_block is the calling thread's buffer for a packed A block. */
+static void multiply_blocks(int trans_a, const ag_real *A, long lda, int m, int nc, int kc,
+                            int p0, ag_real *a_block, const ag_real *b_block, ag_real alpha,
+                            ag_real beta, ag_real *C, long ldc)
 {
-    int a_slivers = (mc + MR - 1) / MR, b_slivers = (nc + NR - 1) / NR;
-#pragma omp for collapse(2) schedule(static)
-    for (int q = 0; q < b_slivers; q++) {
-        for (int r = 0; r < a_slivers; r++) {
-            ag_real ab[MR * NR]; /* the tile, row-major */
-            micro_kernel(kc, a_block + (long)r * MR * kc, b_block + (long)q * NR * kc, ab);
-            int rows = mc - r * MR < MR ? mc - r * MR : MR;
-            int cols = nc - q * NR < NR ? nc - q * NR : NR;
-            ag_real *c = C + (long)r * MR * ldc + (long)q * NR;
-            if (rows == MR && cols == NR) store_tile(MR, NR, ab, alpha, beta, c, ldc);
-            else store_tile(rows, cols, ab, alpha, beta, c, ldc);
+    int row_blocks = (m + MC - 1) / MC, b_slivers = (nc + NR - 1) / NR;
+    int groups = (b_slivers + SLIVERS_PER_TASK - 1) / SLIVERS_PER_TASK;
+    int packed_rows = -1; /* the row block now in a_block */
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int ib = 0; ib < row_blocks; ib++) {
+        for (int g = 0; g < groups; g++) {
+            int i0 = ib * MC, mc = m - i0 < MC ? m - i0 : MC, a_slivers = (mc + MR - 1) / MR;
+            if (packed_rows != ib) {
+                pack_a_block(trans_a, A, lda, i0, mc, p0, kc, a_block);
+                packed_rows = ib;
+            }
+            int q0 = g * SLIVERS_PER_TASK;
+            int q1 = q0 + SLIVERS_PER_TASK < b_slivers ? q0 + SLIVERS_PER_TASK : b_slivers;
+            for (int q = q0; q < q1; q++) {
+                for (int r = 0; r < a_slivers; r++) {
+                    ag_real ab[MR * NR]; /* the tile, row-major */
+                    micro_kernel(kc, a_block + (long)r * MR * kc, b_block + (long)q * NR * kc, ab);
+                    int rows = mc - r * MR < MR ? mc - r * MR : MR;
+                    int cols = nc - q * NR < NR ? nc - q * NR : NR;
+                    ag_real *c = C + (long)(i0 + r * MR) * ldc + (long)q * NR;
+                    if (rows == MR && cols == NR) store_tile(MR, NR, ab, alpha, beta, c, ldc);
+                    else store_tile(rows, cols, ab, alpha, beta, c, ldc);
+                }
+            }
         }
     }
 }
@@ -180,27 +186,24 @@ static void gemm_blocked(int trans_a, int trans_b, int m, int n, int k, ag_real 
                          ag_real *C, long ldc)
 {
     int mc_max = m < MC ? m : MC, nc_max = n < NC ? n : NC, kc_max = k < KC ? k : KC;
-    ag_real *a_block = packing_buffer((size_t)((mc_max + MR - 1) / MR) * MR * kc_max);
+    size_t a_reals = (size_t)((mc_max + MR - 1) / MR) * MR * kc_max;
     ag_real *b_block = packing_buffer((size_t)((nc_max + NR - 1) / NR) * NR * kc_max);
     double flops = 2.0 * m * n * k;
 #pragma omp parallel if (flops >= GEMM_PARALLEL_MIN_FLOPS)
-    for (int j0 = 0; j0 < n; j0 += NC) {
-        int nc = n - j0 < NC ? n - j0 : NC;
-        for (int p0 = 0; p0 < k; p0 += KC) {
-            int kc = k - p0 < KC ? k - p0 : KC;
-            ag_real beta_here = p0 == 0 ? beta : 1; /* later blocks add to the first */
-            pack_b_block(trans_b, B, ldb, j0, nc, p0, kc, b_block);
-#pragma omp barrier
-            for (int i0 = 0; i0 < m; i0 += MC) {
-                int mc = m - i0 < MC ? m - i0 : MC;
-                pack_a_block(trans_a, A, lda, i0, mc, p0, kc, a_block);
-#pragma omp barrier
-                multiply_block(mc, nc, kc, a_block, b_block, alpha, beta_here,
-                               C + (long)i0 * ldc + j0, ldc);
+    {
+        ag_real *a_block = packing_buffer(a_reals); /* this thread's */
+        for (int j0 = 0; j0 < n; j0 += NC) {
+            int nc = n - j0 < NC ? n - j0 : NC;
+            for (int p0 = 0; p0 < k; p0 += KC) {
+                int kc = k - p0 < KC ? k - p0 : KC;
+                ag_real beta_here = p0 == 0 ? beta : 1; /* later blocks add to the first */
+                pack_b_block(trans_b, B, ldb, j0, nc, p0, kc, b_block);
+                multiply_blocks(trans_a, A, lda, m, nc, kc, p0, a_block, b_block, alpha,
+                                beta_here, C + j0, ldc);
             }
         }
+        free(a_block);
     }
-    free(a_block);
     free(b_block);
 }
 #endif
