@@ -15,6 +15,9 @@ int main(void)
     srunner_add_suite(runner, bounds_suite());
     srunner_add_suite(runner, prior_suite());
     srunner_add_suite(runner, data_suite());
+    srunner_add_suite(runner, checkpoint_suite());
+    srunner_add_suite(runner, eval_suite());
+    srunner_add_suite(runner, mibench_suite());
     if (getenv("DIM_BIN") != NULL) /* the program under test; the Makefile sets it */
         srunner_add_suite(runner, cli_suite());
     srunner_run_all(runner, CK_NORMAL);

@@ -14,6 +14,9 @@ Suite *bounds_suite(void);  /* test_bounds.c: DV, JSD, infoNCE against closed fo
 
 Suite *prior_suite(void);   /* test_prior.c: prior matching and the training step */
 Suite *data_suite(void);    /* test_data.c: dataset readers on good, missing, truncated, corrupt files */
+Suite *checkpoint_suite(void); /* test_checkpoint.c: round trip, corrupt files, atomic saves, resume */
+Suite *eval_suite(void);    /* test_eval.c: probes, standardisation, the .npy format */
+Suite *mibench_suite(void); /* test_mibench.c: the estimator lab's bounds, sampler and short run */
 Suite *cli_suite(void);     /* test_cli.c: the dim program's exit statuses and messages on bad input */
 
 #endif
