@@ -116,7 +116,7 @@ $(eval $(call variant,double))
 $(eval $(call variant,asan))
 
 build: $(BUILD)/float/dim
-	@cp $(BUILD)/float/dim $(BUILD)/dim
+	@cp $(BUILD)/float/dim $(BUILD)/dim.tmp && mv -f $(BUILD)/dim.tmp $(BUILD)/dim
 
 # ---------------------------------------------------------------------------------------------
 # Tests
