@@ -50,4 +50,4 @@ fi
 
 echo
 echo "Test accuracy of probes on frozen features ($DATA, $EPOCHS epochs of DIM(L) with infoNCE):"
-column -t -s "$(printf '\t')" "$OUT/probes.tsv"
+awk -F '\t' '{ printf "%-6s %-7s %-11s %-15s %s\n", $1, $2, $3, $4, $5 }' "$OUT/probes.tsv"
