@@ -3,7 +3,7 @@
 # is not installed), evaluate the frozen features with linear probes beside two baselines measured
 # in the same way (the raw pixels, and a randomly initialised encoder), and draw the plots.
 #
-#   DIM=build/dim OUT=build/demo EPOCHS=2 PROBES=linear experiments/demo.sh
+#   DIM=build/dim OUT=build/demo EPOCHS=2 PROBES=linear [DATA=SPEC] experiments/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIM=${DIM:-build/dim}
@@ -11,7 +11,9 @@ OUT=${OUT:-build/demo}
 EPOCHS=${EPOCHS:-2}
 PROBES=${PROBES:-linear}
 
-if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+if [ -n "${DATA:-}" ]; then
+  :  # the caller chose the data spec
+elif [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   DATA=fashion-mnist
 else
   echo "demo: Fashion-MNIST is not installed (Debian package dataset-fashion-mnist);" \
