@@ -21,8 +21,11 @@
  *      peak_rss_mib; "n/a (why)" for a figure that could not be measured.
  *
  * Usage: bench [--reps N] [--rounds N] [--python PATH] [--twin PATH] [--no-torch]
- *              [--no-openblas] [--only gemm|step|rss|shapes]
- *        bench --loop PRESET STEPS   (just train, for a profiler: perf record bench --loop ...)
+ *              [--no-openblas] [--only gemm|step|rss|shapes] [--spin]
+ *        bench --loop PRESET STEPS   (only train, for a profiler: perf record bench --loop ...)
+ *   --reps: GEMM samples per contender (7); --rounds: training-step rounds (9); --only shapes
+ *   lists every GEMM call of a step; --spin keeps libgomp's default wait policy, otherwise the
+ *   bench runs with OMP_WAIT_POLICY=passive unless the environment sets one (see main).
  * Link with -Wl,--wrap=ag_gemm (the Makefile does), and build it from the float library.
  */
 #include "../src/dim/dim.h"
@@ -464,7 +467,8 @@ static int rss_child(const char *preset)
     if (pixels == NULL || batch == NULL) return 1;
     ag_rng rng;
     ag_rng_seed(&rng, 5);
-    for (long i = 0; i < (long)IMAGES * PIXELS; i++) pixels[i] = (unsigned char)ag_rng_below(&rng, 256);
+    for (long i = 0; i < (long)IMAGES * PIXELS; i++)
+        pixels[i] = (unsigned char)ag_rng_below(&rng, 256);
     dim_config c;
     dim_config_for_input(&c, 1, 28, 28);
     dim_model m;
@@ -664,7 +668,8 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
             }
         }
         for (int t = 0; t < nthreads; t++) {
-            summary a = summarise(ours[t], rounds), b = summarise(theirs[t], have_theirs ? rounds : 0);
+            summary a = summarise(ours[t], rounds);
+            summary b = summarise(theirs[t], have_theirs ? rounds : 0);
             double flops = trace.flops[r];
             char mine[32], other[32] = "n/a", other_ips[16] = "", other_gf[16] = "", q[16] = "";
             snprintf(mine, sizeof mine, "%7.1f [%7.1f]", a.best * 1e3, a.median * 1e3);
@@ -688,7 +693,7 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench [--reps N] [--rounds N] [--python PATH] [--twin PATH] "
-                    "[--no-torch] [--no-openblas] [--only gemm|step|rss|shapes]\n");
+                    "[--no-torch] [--no-openblas] [--only gemm|step|rss|shapes] [--spin]\n");
     exit(2);
 }
 
@@ -703,7 +708,21 @@ int main(int argc, char **argv)
         dim_run_free(&d);
         return 0;
     }
-    options o = {7, 5, 1, 1, NULL, "experiments/torch_dim.py", NULL};
+    /* On a shared machine, OpenMP threads that spin while they wait at a barrier take the
+     * core their partner needs: with libgomp's default, 2 threads ran both our step and
+     * PyTorch's 3-5 times slower than 1 thread. Waiting threads should sleep, in every
+     * process of the run (the PyTorch twin inherits the environment), so unless the caller
+     * chose a policy (or --spin), run again with OMP_WAIT_POLICY=passive: the OpenMP runtime
+     * reads it once, when the program starts. */
+    int spin = 0;
+    for (int i = 1; i < argc; i++) spin |= strcmp(argv[i], "--spin") == 0;
+    if (!spin && getenv("OMP_WAIT_POLICY") == NULL) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);
+        fprintf(stderr, "bench: cannot run again with OMP_WAIT_POLICY=passive: %s\n",
+                strerror(errno)); /* go on with the default */
+    }
+    options o = {7, 9, 1, 1, NULL, "experiments/torch_dim.py", NULL};
     o.python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -714,6 +733,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--only") == 0 && next) o.only = argv[++i];
         else if (strcmp(a, "--no-torch") == 0) o.torch = 0;
         else if (strcmp(a, "--no-openblas") == 0) o.openblas = 0;
+        else if (strcmp(a, "--spin") == 0) continue;
         else usage();
     }
     if (o.reps < 1 || o.rounds < 1) usage();
@@ -739,8 +759,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
+    const char *wait_policy = getenv("OMP_WAIT_POLICY");
     printf("dim bench: %d cores, load average %.1f at the start; every ratio below is measured "
-           "in this one run\n", cores(), load_average());
+           "in this one run\nOMP_WAIT_POLICY=%s (ours and PyTorch's OpenMP threads alike)\n",
+           cores(), load_average(), wait_policy ? wait_policy
+           : "unset (--spin): waiting threads spin before they sleep, libgomp's default");
     blas_load(o.openblas && do_gemm);
     twin tw;
     twin_start(&tw, o.python, o.twin, o.torch && do_step);
@@ -753,7 +776,7 @@ int main(int argc, char **argv)
     trace_steps(runs, 1);
 
     double gemm_ratio = NAN, step_ratio = NAN, rss = NAN, tape = NAN, rss_g = NAN, tape_g = NAN;
-    char rss_why[200] = "not measured (--only)";
+    char rss_why[200] = "not measured: --only";
     if (do_gemm) gemm_ratio = gemm_section(&o);
     if (do_step) step_ratio = step_section(&o, runs, &tw);
     dim_run_free(&runs[1]);
@@ -776,10 +799,10 @@ int main(int argc, char **argv)
     }
     printf("\nload average %.1f at the end\n", load_average());
     if (isnan(gemm_ratio))
-        printf("gemm_vs_openblas: n/a (%s)\n", do_gemm ? blas.why : "not measured (--only)");
+        printf("gemm_vs_openblas: n/a (%s)\n", do_gemm ? blas.why : "not measured: --only");
     else printf("gemm_vs_openblas: %.2f\n", gemm_ratio);
     if (isnan(step_ratio))
-        printf("step_vs_pytorch: n/a (%s)\n", !do_step ? "not measured (--only)"
+        printf("step_vs_pytorch: n/a (%s)\n", !do_step ? "not measured: --only"
                : tw.why[0] ? tw.why : "this machine has one core");
     else printf("step_vs_pytorch: %.2f\n", step_ratio);
     if (isnan(rss)) printf("peak_rss_mib: n/a (%s)\n", rss_why);

@@ -204,8 +204,9 @@ static void run_case(writer *w, const xcase *k, const dim_config *c, uint64_t se
 #define CASE_NAME(what) (snprintf(name, sizeof name, "case/%s/%s", k->name, what), name)
     put_text(w, CASE_NAME("bound"), k->bound);
     put_text(w, CASE_NAME("local"), k->local_kind == DIM_LOCAL_DOT ? "dot" : "concat");
-    ag_real weights[3] = {(ag_real)k->alpha, (ag_real)k->beta, (ag_real)k->gamma};
-    put_floats(w, CASE_NAME("weights"), 1, (const int[]){3}, weights);
+    char weights[96]; /* alpha, beta, gamma as text: exactly the doubles the objective used */
+    snprintf(weights, sizeof weights, "%.17g %.17g %.17g", k->alpha, k->beta, k->gamma);
+    put_text(w, CASE_NAME("weights"), weights);
     put_tensor(w, CASE_NAME("images"), images, images->value);
     if (k->gamma != 0) put_tensor(w, CASE_NAME("prior_samples"), samples, samples->value);
     if (terms.global_mi) put_scalar(w, CASE_NAME("value/global_mi"), terms.global_mi->value[0]);

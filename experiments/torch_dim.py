@@ -502,8 +502,8 @@ def read_records(path):
 #     float32 rounding decides the side. So the allowance of T is at least 2 K_T, K_T the most the
 #     float64 gradient moves when every weight, pixel and prior sample is perturbed by a
 #     relative 2^-18 (random signs, PERTURBATIONS draws): about the rounding error that a
-#     float32 sum of a few thousand terms accumulates, so it flips the kinks float32 can flip;
-#     (Twice K_T: the rounding may flip two kinks that move the same entry.)
+#     float32 sum of a few thousand terms accumulates, so it flips the kinks float32 can flip
+#     (twice K_T: the rounding may flip two kinks that move the same entry);
 #   - zeros: a gradient that is 0 in exact arithmetic (s_T below 1e-9 of the case's largest
 #     gradient S: the bias of a layer followed by batch normalisation, the last bias of a critic
 #     under a bound that ignores a constant shift) is rounding noise on both sides; it passes
@@ -515,12 +515,11 @@ PERTURBATION = 2.0 ** -18
 
 def crosscheck_run(model, state, r, case, dtype, perturb_seed=None):
     """PyTorch's terms and gradients for one case, in dtype, from the file's numbers."""
-    import numpy as np
     model.to(dtype)  # first: loading into float32 tensors would round a double file's numbers
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
     model.train()
     prefix = "case/%s/" % case
-    alpha, beta, gamma = (float(x) for x in r[prefix + "weights"])
+    alpha, beta, gamma = (float(x) for x in r[prefix + "weights"].split())
     images = torch.from_numpy(r[prefix + "images"]).to(dtype)
     v = r.get(prefix + "prior_samples")
     v = torch.from_numpy(v).to(dtype) if v is not None else None
@@ -583,7 +582,7 @@ def cmd_crosscheck(args):
     tally, calibration = Tally(), Tally()
     for case in r["cases"].split():
         prefix = "case/%s/" % case
-        alpha, beta, gamma = (float(x) for x in r[prefix + "weights"])
+        alpha, beta, gamma = (float(x) for x in r[prefix + "weights"].split())
         print("-- case %s: %s bound, %s local critic, alpha %g beta %g gamma %g, batch %d" %
               (case, r[prefix + "bound"], r[prefix + "local"], alpha, beta, gamma,
                r[prefix + "images"].shape[0]))
