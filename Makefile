@@ -623,3 +623,48 @@ fuzz: tangle
 	    echo "fuzz_$$t FAILED: the whole log is $(FUZZ_DIR)/fuzz_$$t.log"; \
 	  fi; \
 	done; exit $$status
+
+# ---------------------------------------------------------------------------------------------
+# Speed and the PyTorch twin (issue 6): make bench, make crosscheck
+# ---------------------------------------------------------------------------------------------
+# make bench: our GEMM against OpenBLAS's sgemm (libopenblas.so.0, loaded at run time if it is
+# installed), one DIM training step against the same step in PyTorch (experiments/torch_dim.py,
+# where python3-torch is installed), and the peak memory of training; what cannot be measured
+# prints n/a and why. BENCH_ARGS passes options (see experiments/bench.c).
+# make crosscheck: the engine's bound values, gradients and batch-norm statistics against the
+# PyTorch twin's, from the same weights, batch and prior samples, in the float and double builds.
+# PYTHON is Debian's interpreter, the one that sees python3-torch.
+
+PYTHON         ?= /usr/bin/python3
+BENCH_ARGS     ?=
+BENCH_PACKAGES := python3-torch python3-numpy libopenblas0
+
+# --wrap=ag_gemm: the bench records every GEMM call of a training step.
+$(BUILD)/float/bench: $(BUILD)/float/experiments/bench.o $(BUILD)/float/libdim.a
+	$(CC) $(CFLAGS_float) -Wl,--wrap=ag_gemm $^ $(LDLIBS) -ldl -o $@
+
+$(BUILD)/float/crosscheck: $(BUILD)/float/experiments/crosscheck.o $(BUILD)/float/libdim.a
+	$(CC) $(CFLAGS_float) $^ $(LDLIBS) -o $@
+
+$(BUILD)/double/crosscheck: $(BUILD)/double/experiments/crosscheck.o $(BUILD)/double/libdim.a
+	$(CC) $(CFLAGS_double) $^ $(LDLIBS) -o $@
+
+.PHONY: bench crosscheck deps-bench
+bench: tangle
+	@$(MAKE) --no-print-directory $(BUILD)/float/bench
+	$(BUILD)/float/bench --python $(PYTHON) --twin experiments/torch_dim.py $(BENCH_ARGS)
+
+crosscheck: tangle
+	@$(MAKE) --no-print-directory $(BUILD)/float/crosscheck $(BUILD)/double/crosscheck
+	@$(PYTHON) -c 'import torch, numpy' 2>/dev/null || { \
+	  echo "make crosscheck needs python3-torch and python3-numpy for $(PYTHON) (make deps-bench)"; \
+	  exit 1; }
+	@status=0; export OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}; for p in float double; do \
+	  echo "== crosscheck, $$p build"; \
+	  $(BUILD)/$$p/crosscheck $(BUILD)/$$p/crosscheck.bin && \
+	  $(PYTHON) experiments/torch_dim.py crosscheck $(BUILD)/$$p/crosscheck.bin || status=1; \
+	  rm -f $(BUILD)/$$p/crosscheck.bin; \
+	done; exit $$status
+
+deps-bench:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
