@@ -196,21 +196,6 @@ static void write_payload(writer *w, const dim_trainer *tr, const ag_rng *data_r
     put_tensors(w, &m->prior_params, tr->prior_adam);
     writer_flush(w);
 }
-static void sync_directory_of(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static void put_header(unsigned char header[CHECKPOINT_HEADER], uint64_t length, uint32_t crc)
 {
     memcpy(header, CHECKPOINT_MAGIC, 8);
@@ -223,48 +208,33 @@ static void put_header(unsigned char header[CHECKPOINT_HEADER], uint64_t length,
 int dim_checkpoint_save(const char *path, const dim_trainer *tr, const ag_rng *data_rng,
                         const dim_run_info *info, char *error, size_t error_size)
 {
-    char temporary[4096];
-    if ((size_t)snprintf(temporary, sizeof temporary, "%s.tmp-XXXXXX", path) >= sizeof temporary)
-        return checkpoint_error(error, error_size, "%s: the path is too long", path);
-    int fd = mkstemp(temporary);
-    if (fd < 0)
-        return checkpoint_error(error, error_size, "%s: cannot write the checkpoint: cannot "
-                                "create a temporary file beside it: %s", path, strerror(errno));
-    fchmod(fd, 0644);  /* mkstemp makes it 0600; a checkpoint is not a secret */
-    FILE *file = fdopen(fd, "wb");
-    if (file == NULL) {
-        int saved = errno;
-        close(fd);
-        unlink(temporary);
-        return checkpoint_error(error, error_size, "%s: cannot write the checkpoint: %s", path,
-                                strerror(saved));
-    }
+    dim_atomic_file f;
+    if (dim_atomic_open(&f, path, error, error_size) != 0) return DIM_DATA_BAD_FILE;
     writer *w = calloc(1, sizeof *w);
-    int failure = w == NULL ? ENOMEM : 0;
     unsigned char header[CHECKPOINT_HEADER] = {0};
-    if (!failure && fwrite(header, 1, sizeof header, file) != sizeof header) failure = errno;
+    int failure = 0; /* the errno of the first failure */
+    if (w == NULL) failure = ENOMEM;
+    else if (fwrite(header, 1, sizeof header, f.file) != sizeof header)
+        failure = errno ? errno : EIO;
     if (!failure) {
-        w->file = file;
+        w->file = f.file;
         w->crc = crc32(0L, Z_NULL, 0);
         write_payload(w, tr, data_rng, info);
         failure = w->error;
     }
     if (!failure) {
         put_header(header, w->length, (uint32_t)w->crc);
-        if (fseek(file, 0, SEEK_SET) != 0 || fwrite(header, 1, sizeof header, file) != sizeof header
-            || fflush(file) != 0 || fsync(fileno(file)) != 0)
+        if (fseek(f.file, 0, SEEK_SET) != 0
+            || fwrite(header, 1, sizeof header, f.file) != sizeof header)
             failure = errno ? errno : EIO;
     }
     free(w);
-    if (fclose(file) != 0 && !failure) failure = errno ? errno : EIO;
-    if (!failure && rename(temporary, path) != 0) failure = errno;
     if (failure) {
-        unlink(temporary);
+        dim_atomic_abandon(&f);
         return checkpoint_error(error, error_size, "%s: cannot write the checkpoint: %s (the "
                                 "previous file, if any, is untouched)", path, strerror(failure));
     }
-    sync_directory_of(path);
-    return 0;
+    return dim_atomic_commit(&f, error, error_size) == 0 ? 0 : DIM_DATA_BAD_FILE;
 }
 typedef struct reader {
     const unsigned char *at, *end;   /* the bytes not yet read */

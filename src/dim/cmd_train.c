@@ -104,14 +104,10 @@ static FILE *open_log(const char *path, long keep, int quiet)
     FILE *old = fopen(path, "r");
     int existed = old != NULL;
     if (existed) {
-        char temporary[4300], line[4096];
-        FILE *rewritten = NULL;
-        if (snprintf(temporary, sizeof temporary, "%s.tmp", path) < (int)sizeof temporary)
-            rewritten = fopen(temporary, "w");
-        else
-            errno = ENAMETOOLONG;
-        if (rewritten == NULL) {
-            fprintf(stderr, "dim train: cannot write %s: %s\n", temporary, strerror(errno));
+        char line[4096], error[4400];
+        dim_atomic_file rewritten;
+        if (dim_atomic_open(&rewritten, path, error, sizeof error) != 0) {
+            fprintf(stderr, "dim train: %s\n", error);
             fclose(old);
             return NULL;
         }
@@ -120,15 +116,20 @@ static FILE *open_log(const char *path, long keep, int quiet)
         while (fgets(line, sizeof line, old) != NULL) {
             char *end;
             long step = strtol(line, &end, 10);
-            if (first || end == line || step <= keep) ok &= fputs(line, rewritten) >= 0;
+            if (first || end == line || step <= keep) ok &= fputs(line, rewritten.file) >= 0;
             else dropped++;
             first = 0;
         }
-        if (first) ok &= fputs(TRAIN_LOG_HEADER, rewritten) >= 0;  /* it was empty */
+        if (first) ok &= fputs(TRAIN_LOG_HEADER, rewritten.file) >= 0;  /* it was empty */
         fclose(old);
-        if (fclose(rewritten) != 0 || !ok || rename(temporary, path) != 0) {
-            fprintf(stderr, "dim train: cannot rewrite %s: %s\n", path, strerror(errno));
-            unlink(temporary);
+        if (!ok) {
+            fprintf(stderr, "dim train: cannot rewrite %s: %s (it is untouched)\n", path,
+                    strerror(errno ? errno : EIO));
+            dim_atomic_abandon(&rewritten);
+            return NULL;
+        }
+        if (dim_atomic_commit(&rewritten, error, sizeof error) != 0) {
+            fprintf(stderr, "dim train: %s\n", error);
             return NULL;
         }
         if (dropped > 0 && !quiet)

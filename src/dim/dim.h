@@ -313,6 +313,19 @@ int dim_checkpoint_load(const char *path, dim_model *m, dim_trainer *tr, ag_rng 
 int dim_checkpoint_parse(const unsigned char *bytes, size_t size, const char *path,
                          dim_model *m, dim_trainer *tr, ag_rng *data_rng,
                          dim_run_info *info, char *error, size_t error_size);
+/* Writing a file atomically: write to f.file, then commit (or abandon). */
+typedef struct dim_atomic_file {
+    FILE *file;             /* the temporary file, open for writing */
+    char path[4096];        /* the file it becomes on commit */
+    char temporary[4096];   /* "path.tmp-XXXXXX", beside it */
+} dim_atomic_file;
+/* Open a new temporary file beside path. 0, or 1 with a message. */
+int dim_atomic_open(dim_atomic_file *f, const char *path, char *error, size_t error_size);
+/* Flush, fsync and close the temporary file and rename it to path: path then holds the new
+ * contents or, on any failure (1 with a message), is untouched and the temporary is gone. */
+int dim_atomic_commit(dim_atomic_file *f, char *error, size_t error_size);
+/* Close and delete the temporary file; path is untouched. */
+void dim_atomic_abandon(dim_atomic_file *f);
 /* ---- Evaluation (doc/33-eval.nw) ---- */
 /* Features of a dataset: one row per image, in the dataset's order. */
 typedef struct dim_feature_matrix {
@@ -421,19 +434,6 @@ int dim_npy_write_features(const char *path, const dim_feature_matrix *m, char *
 int dim_npy_write_labels(const char *path, const unsigned char *labels, long count,
                          char *error, size_t error_size);
 
-/* Writing a file atomically: write to f.file, then commit (or abandon). */
-typedef struct dim_atomic_file {
-    FILE *file;             /* the temporary file, open for writing */
-    char path[4096];        /* the file it becomes on commit */
-    char temporary[4096];   /* "path.tmp.XXXXXX", beside it */
-} dim_atomic_file;
-/* Open a new temporary file beside path. 0, or 1 with a message. */
-int dim_atomic_open(dim_atomic_file *f, const char *path, char *error, size_t error_size);
-/* Flush, fsync and close the temporary file and rename it to path: path then holds the new
- * contents or, on any failure (1 with a message), is untouched and the temporary is gone. */
-int dim_atomic_commit(dim_atomic_file *f, char *error, size_t error_size);
-/* Close and delete the temporary file; path is untouched. */
-void dim_atomic_abandon(dim_atomic_file *f);
 /* The estimator lab (doc/40-estimator-lab.nw): X ~ N(0, I_d), Y = rho X + sqrt(1 - rho^2) e. */
 double dim_gaussian_mi(int d, double rho);   /* the true I(X;Y) = -(d/2) log(1 - rho^2), nats */
 double dim_gaussian_rho(int d, double mi);   /* its inverse: the rho in [0, 1) that gives mi >= 0 */

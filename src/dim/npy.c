@@ -1,4 +1,4 @@
-/* npy.c -- NumPy .npy files (format 1.0) and atomic writes.
+/* npy.c -- NumPy .npy files (format 1.0), written atomically.
  * Tangled from doc/33-eval.nw: edit the book, not this file. */
 #include "dim.h"
 
@@ -11,72 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int file_error(char *error, size_t size, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, size, format, args);
-    va_end(args);
-    return 1;
-}
-/* Best effort: some file systems refuse to sync a directory, and the rename is done. */
-static void sync_directory_of(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-int dim_atomic_open(dim_atomic_file *f, const char *path, char *error, size_t error_size)
-{
-    memset(f, 0, sizeof *f);
-    int n = snprintf(f->temporary, sizeof f->temporary, "%s.tmp.XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof f->temporary || strlen(path) >= sizeof f->path)
-        return file_error(error, error_size, "%s: the file name is too long", path);
-    strcpy(f->path, path);
-    int fd = mkstemp(f->temporary);
-    if (fd < 0)
-        return file_error(error, error_size, "%s: cannot create a file beside it: %s", path,
-                          strerror(errno));
-    if (fchmod(fd, 0644) != 0 || (f->file = fdopen(fd, "wb")) == NULL) {
-        int saved = errno;
-        close(fd);
-        unlink(f->temporary);
-        return file_error(error, error_size, "%s: cannot write: %s", path, strerror(saved));
-    }
-    return 0;
-}
-
-int dim_atomic_commit(dim_atomic_file *f, char *error, size_t error_size)
-{
-    int failed = ferror(f->file) || fflush(f->file) != 0 || fsync(fileno(f->file)) != 0;
-    int saved = errno;
-    if (fclose(f->file) != 0 && !failed) failed = 1, saved = errno;
-    f->file = NULL;
-    if (!failed && rename(f->temporary, f->path) != 0) failed = 1, saved = errno;
-    if (failed) {
-        unlink(f->temporary);
-        return file_error(error, error_size, "%s: cannot write: %s", f->path,
-                          saved ? strerror(saved) : "write error");
-    }
-    sync_directory_of(f->path);
-    return 0;
-}
-
-void dim_atomic_abandon(dim_atomic_file *f)
-{
-    if (f->file) fclose(f->file);
-    f->file = NULL;
-    unlink(f->temporary);
-}
 size_t dim_npy_header(char buf[DIM_NPY_HEADER_MAX], const char *descr, int ndim,
                       const long *shape)
 {
