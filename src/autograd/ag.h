@@ -34,6 +34,7 @@ typedef struct ag_tensor {
     ag_tape *tape;            /* the tape whose arena holds it; NULL for parameters and buffers */
     unsigned long step;       /* tape->step when it was made: catches use after ag_tape_reset */
     ag_node *node;            /* the node that computed it; NULL for leaves */
+    struct ag_tensor *view_of;/* a view: its value and grad are those of this tensor; else NULL */
 } ag_tensor;
 typedef enum ag_action { AG_FORWARD, AG_BACKWARD } ag_action;
 
@@ -113,6 +114,10 @@ void ag_params_free(ag_params *ps);
 /* For the authors of operations: record a node, then run its forward action. */
 ag_node *ag_node_new(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const *inputs,
                      int out_ndim, const int *out_shape);
+/* The same for an op whose output is x's values in x's order under another shape: the output
+ * shares x's value and gradient buffers, so the op computes nothing either way. */
+ag_node *ag_node_new_view(ag_tape *t, const ag_op *op, ag_tensor *x, int out_ndim,
+                          const int *out_shape);
 ag_tensor *ag_node_forward(ag_node *node);
 /* Reverse mode: add dloss/dx to x->grad for every x the loss depends on. */
 void ag_backward(ag_tape *t, ag_tensor *loss);

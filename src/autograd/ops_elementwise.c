@@ -5,6 +5,17 @@
 #include <math.h>
 
 enum { ELEMENTWISE_PARALLEL_MIN = 1 << 15 }; /* elements; below this a loop runs serially */
+/* in[k]->grad += c * out->grad, elementwise, if input k needs a gradient; the input has the
+ * output's layout. */
+static void add_scaled_adjoint(ag_node *n, int k, ag_real c)
+{
+    if (!n->in[k]->requires_grad) return;
+    const ag_real *gy = n->out->grad;  /* [size] */
+    ag_real *gx = n->in[k]->grad;      /* [size] */
+    long size = n->out->size;
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
+    for (long i = 0; i < size; i++) gx[i] += c * gy[i];
+}
 /* dims = the shape of x, right-aligned in four dimensions: [2, 3] becomes [1, 1, 2, 3]. */
 static void right_aligned(const ag_tensor *x, int dims[AG_MAX_DIMS])
 {
@@ -159,21 +170,12 @@ static void add_run(ag_node *n, ag_action action)
     long size = n->out->size;
     if (action == AG_FORWARD) {
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) y[i] = a[i] + b[i];
         return;
     }
-    const ag_real *gy = n->out->grad;
-    if (n->in[0]->requires_grad) {
-        ag_real *ga = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) ga[i] += gy[i];
-    }
-    if (n->in[1]->requires_grad) {
-        ag_real *gb = n->in[1]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gb[i] += gy[i];
-    }
+    add_scaled_adjoint(n, 0, 1);
+    add_scaled_adjoint(n, 1, 1);
 }
 
 const ag_op ag_op_add = { "add", add_run };
@@ -189,21 +191,12 @@ static void sub_run(ag_node *n, ag_action action)
     long size = n->out->size;
     if (action == AG_FORWARD) {
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) y[i] = a[i] - b[i];
         return;
     }
-    const ag_real *gy = n->out->grad;
-    if (n->in[0]->requires_grad) {
-        ag_real *ga = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) ga[i] += gy[i];
-    }
-    if (n->in[1]->requires_grad) {
-        ag_real *gb = n->in[1]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gb[i] -= gy[i];
-    }
+    add_scaled_adjoint(n, 0, 1);
+    add_scaled_adjoint(n, 1, -1);
 }
 
 const ag_op ag_op_sub = { "sub", sub_run };
@@ -219,19 +212,19 @@ static void mul_run(ag_node *n, ag_action action)
     long size = n->out->size;
     if (action == AG_FORWARD) {
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) y[i] = a[i] * b[i];
         return;
     }
     const ag_real *gy = n->out->grad;
     if (n->in[0]->requires_grad) {
         ag_real *ga = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) ga[i] += gy[i] * b[i];
     }
     if (n->in[1]->requires_grad) {
         ag_real *gb = n->in[1]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) gb[i] += gy[i] * a[i];
     }
 }
@@ -249,19 +242,19 @@ static void div_run(ag_node *n, ag_action action)
     long size = n->out->size;
     if (action == AG_FORWARD) {
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) y[i] = a[i] / b[i];
         return;
     }
     const ag_real *gy = n->out->grad;
     if (n->in[0]->requires_grad) {
         ag_real *ga = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) ga[i] += gy[i] / b[i];
     }
     if (n->in[1]->requires_grad) {
         ag_real *gb = n->in[1]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) gb[i] -= gy[i] * (a[i] / b[i]) / b[i];
     }
 }
@@ -286,13 +279,10 @@ static void scale_run(ag_node *n, ag_action action)
     if (action == AG_FORWARD) {
         const ag_real *x = n->in[0]->value;
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) y[i] = c * x[i];
     } else {
-        const ag_real *gy = n->out->grad;
-        ag_real *gx = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gx[i] += c * gy[i];
+        add_scaled_adjoint(n, 0, c);
     }
 }
 
@@ -312,13 +302,10 @@ static void add_scalar_run(ag_node *n, ag_action action)
     if (action == AG_FORWARD) {
         const ag_real *x = n->in[0]->value;
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) y[i] = x[i] + c;
     } else {
-        const ag_real *gy = n->out->grad;
-        ag_real *gx = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gx[i] += gy[i];
+        add_scaled_adjoint(n, 0, 1);
     }
 }
 
@@ -337,13 +324,10 @@ static void neg_run(ag_node *n, ag_action action)
     if (action == AG_FORWARD) {
         const ag_real *x = n->in[0]->value;
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) y[i] = -x[i];
     } else {
-        const ag_real *gy = n->out->grad;
-        ag_real *gx = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gx[i] -= gy[i];
+        add_scaled_adjoint(n, 0, -1);
     }
 }
 
@@ -364,7 +348,7 @@ static void exp_run(ag_node *n, ag_action action)
     } else {
         const ag_real *y = n->out->value, *gy = n->out->grad;  /* y = e^x */
         ag_real *gx = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) gx[i] += gy[i] * y[i];
     }
 }
@@ -387,7 +371,7 @@ static void log_run(ag_node *n, ag_action action)
     } else {
         const ag_real *gy = n->out->grad;
         ag_real *gx = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) gx[i] += gy[i] / x[i];
     }
 }
@@ -404,14 +388,13 @@ static void relu_run(ag_node *n, ag_action action)
     long size = n->out->size;
     if (action == AG_FORWARD) {
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) y[i] = x[i] > 0 ? x[i] : 0;
     } else {
         const ag_real *gy = n->out->grad;
         ag_real *gx = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++)
-            if (x[i] > 0) gx[i] += gy[i];
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
+        for (long i = 0; i < size; i++) gx[i] += x[i] > 0 ? gy[i] : 0;
     }
 }
 
@@ -429,13 +412,13 @@ static void leaky_relu_run(ag_node *n, ag_action action)
     long size = n->out->size;
     if (action == AG_FORWARD) {
         ag_real *y = n->out->value;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) y[i] = x[i] > 0 ? x[i] : slope * x[i];
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
+        for (long i = 0; i < size; i++) y[i] = (x[i] > 0 ? 1 : slope) * x[i];
     } else {
         const ag_real *gy = n->out->grad;
         ag_real *gx = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gx[i] += x[i] > 0 ? gy[i] : slope * gy[i];
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
+        for (long i = 0; i < size; i++) gx[i] += (x[i] > 0 ? 1 : slope) * gy[i];
     }
 }
 
@@ -491,7 +474,7 @@ static void tanh_run(ag_node *n, ag_action action)
     } else {
         const ag_real *y = n->out->value, *gy = n->out->grad;  /* y = tanh x */
         ag_real *gx = n->in[0]->grad;
-#pragma omp parallel for if (size >= ELEMENTWISE_PARALLEL_MIN)
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
         for (long i = 0; i < size; i++) gx[i] += gy[i] * (1 - y[i] * y[i]);
     }
 }

@@ -10,24 +10,62 @@ typedef struct norm_group {
     long base, runs, run_length, stride;
 } norm_group;
 
-/* Add (1/s)(g - mean(g) - xhat * mean(g * xhat)) to dx, where g_i = dy_i * scale and
- * xhat_i = (x_i - mean) * inv_std. */
-static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_real *dy,
-                                   double scale, double mean, double inv_std, ag_real *dx)
+enum { NORM_LANES = 4 }; /* partial sums per group: independent chains of additions */
+
+/* How many lanes the entries from i on of a run of length n fill: NORM_LANES but at its end.
+ * A constant in the common case, so that the loop over the lanes becomes straight-line code. */
+static inline int lanes_at(long n, long i)
 {
-    double sum_g = 0, sum_g_xhat = 0;
+    return n - i >= NORM_LANES ? NORM_LANES : (int)(n - i);
+}
+
+/* The sum of the lanes, in a fixed order. */
+static double lanes_total(const double lane[NORM_LANES])
+{
+    return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+}
+
+/* The sums of one group that the backward of a normalisation needs. */
+typedef struct norm_sums {
+    double dy, dy_xhat;  /* sum dy_i and sum dy_i xhat_i */
+    double g, g_xhat;    /* sum g_i and sum g_i xhat_i, where g_i = dy_i * scale */
+} norm_sums;
+
+/* All four sums of the group, in one pass, in double, in NORM_LANES lanes; where
+ * xhat_i = (x_i - mean) * inv_std. */
+static norm_sums normalisation_sums(norm_group grp, const ag_real *x, const ag_real *dy,
+                                    double scale, double mean, double inv_std)
+{
+    double s_dy[NORM_LANES] = { 0 }, s_dy_xhat[NORM_LANES] = { 0 };
+    double s_g[NORM_LANES] = { 0 }, s_g_xhat[NORM_LANES] = { 0 };
     for (long r = 0; r < grp.runs; r++) {
-        long at = grp.base + r * grp.stride;
-        for (long i = 0; i < grp.run_length; i++) {
-            double g = dy[at + i] * scale;
-            sum_g += g;
-            sum_g_xhat += g * (x[at + i] - mean) * inv_std;
+        const ag_real *xr = x + grp.base + r * grp.stride, *dyr = dy + grp.base + r * grp.stride;
+        for (long i = 0; i < grp.run_length; i += NORM_LANES) {
+            int lanes = lanes_at(grp.run_length, i);
+            for (int l = 0; l < lanes; l++) {
+                double g = dyr[i + l] * scale;
+                s_dy[l] += dyr[i + l];
+                s_dy_xhat[l] += dyr[i + l] * (xr[i + l] - mean) * inv_std;
+                s_g[l] += g;
+                s_g_xhat[l] += g * (xr[i + l] - mean) * inv_std;
+            }
         }
     }
+    norm_sums s = { lanes_total(s_dy), lanes_total(s_dy_xhat), lanes_total(s_g),
+                    lanes_total(s_g_xhat) };
+    return s;
+}
+
+/* Add (1/s)(g - mean(g) - xhat * mean(g * xhat)) to dx, from the sums of the group. */
+static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_real *dy,
+                                   double scale, double mean, double inv_std,
+                                   const norm_sums *sums, ag_real *dx)
+{
     double m = (double)grp.runs * grp.run_length;
-    double mean_g = sum_g / m, mean_g_xhat = sum_g_xhat / m;
+    double mean_g = sums->g / m, mean_g_xhat = sums->g_xhat / m;
     for (long r = 0; r < grp.runs; r++) {
         long at = grp.base + r * grp.stride;
+        #pragma omp simd
         for (long i = 0; i < grp.run_length; i++) {
             double xhat = (x[at + i] - mean) * inv_std;
             dx[at + i] += (ag_real)(inv_std * (dy[at + i] * scale - mean_g - xhat * mean_g_xhat));
@@ -36,18 +74,28 @@ static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_re
 }
 static void group_mean_var(norm_group grp, const ag_real *x, double *mean, double *var)
 {
-    double sum = 0;
-    for (long r = 0; r < grp.runs; r++)
-        for (long i = 0; i < grp.run_length; i++) sum += x[grp.base + r * grp.stride + i];
-    double m = (double)grp.runs * grp.run_length;
-    double mu = sum / m, sum_sq = 0;
-    for (long r = 0; r < grp.runs; r++)
-        for (long i = 0; i < grp.run_length; i++) {
-            double d = x[grp.base + r * grp.stride + i] - mu;
-            sum_sq += d * d;
+    double sum[NORM_LANES] = { 0 }, sum_sq[NORM_LANES] = { 0 };
+    for (long r = 0; r < grp.runs; r++) {
+        const ag_real *xr = x + grp.base + r * grp.stride;
+        for (long i = 0; i < grp.run_length; i += NORM_LANES) {
+            int lanes = lanes_at(grp.run_length, i);
+            for (int l = 0; l < lanes; l++) sum[l] += xr[i + l];
         }
+    }
+    double m = (double)grp.runs * grp.run_length;
+    double mu = lanes_total(sum) / m;
+    for (long r = 0; r < grp.runs; r++) {
+        const ag_real *xr = x + grp.base + r * grp.stride;
+        for (long i = 0; i < grp.run_length; i += NORM_LANES) {
+            int lanes = lanes_at(grp.run_length, i);
+            for (int l = 0; l < lanes; l++) {
+                double d = xr[i + l] - mu;
+                sum_sq[l] += d * d;
+            }
+        }
+    }
     *mean = mu;
-    *var = sum_sq / m;
+    *var = lanes_total(sum_sq) / m;
 }
 enum { BN_X, BN_GAMMA, BN_BETA, BN_RUNNING_MEAN, BN_RUNNING_VAR };
 enum { BN_IARG_TRAINING = 0 };
@@ -92,6 +140,7 @@ static void batch_norm_forward(ag_node *n)
         saved->inv_std[c] = inv_std;
         for (long r = 0; r < grp.runs; r++) {
             long at = grp.base + r * grp.stride;
+            #pragma omp simd
             for (long i = 0; i < grp.run_length; i++)
                 n->out->value[at + i] =
                     (ag_real)(gamma[c] * (x->value[at + i] - mean) * inv_std + beta[c]);
@@ -109,27 +158,19 @@ static void batch_norm_backward(ag_node *n)
     for (int c = 0; c < channels; c++) {
         norm_group grp = channel_group(x, c);
         double mean = saved->mean[c], inv_std = saved->inv_std[c];
-        if (gamma->requires_grad || beta->requires_grad) {
-            double sum_dy = 0, sum_dy_xhat = 0;
-            for (long r = 0; r < grp.runs; r++) {
-                long at = grp.base + r * grp.stride;
-                for (long i = 0; i < grp.run_length; i++) {
-                    sum_dy += dy[at + i];
-                    sum_dy_xhat += dy[at + i] * (x->value[at + i] - mean) * inv_std;
-                }
-            }
-            if (gamma->requires_grad) gamma->grad[c] += (ag_real)sum_dy_xhat;
-            if (beta->requires_grad) beta->grad[c] += (ag_real)sum_dy;
-        }
+        norm_sums sums = normalisation_sums(grp, x->value, dy, gamma->value[c], mean, inv_std);
+        if (gamma->requires_grad) gamma->grad[c] += (ag_real)sums.dy_xhat;
+        if (beta->requires_grad) beta->grad[c] += (ag_real)sums.dy;
         if (x->requires_grad) {
             if (training)
                 add_normalisation_grad(grp, x->value, dy, gamma->value[c], mean, inv_std,
-                                       x->grad);
+                                       &sums, x->grad);
             else
                 {
                     double slope = gamma->value[c] * inv_std;
                     for (long r = 0; r < grp.runs; r++) {
                         long at = grp.base + r * grp.stride;
+                        #pragma omp simd
                         for (long i = 0; i < grp.run_length; i++)
                             x->grad[at + i] += (ag_real)(slope * dy[at + i]);
                     }
@@ -244,8 +285,10 @@ static void layer_norm_backward(ag_node *n)
         for (long r = 0; r < rows; r++) {
             norm_group row = { r * width, 1, width, width };
             for (long d = 0; d < width; d++) g[r * width + d] = dy[r * width + d] * gamma->value[d];
+            norm_sums sums = normalisation_sums(row, x->value, g, 1.0, saved->mean[r],
+                                                saved->inv_std[r]);
             add_normalisation_grad(row, x->value, g, 1.0, saved->mean[r], saved->inv_std[r],
-                                   x->grad);
+                                   &sums, x->grad);
         }
     }
     if (gamma->requires_grad || beta->requires_grad) {

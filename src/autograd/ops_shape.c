@@ -17,12 +17,6 @@ static char *shape_list_str(int ndim, const int *shape, char buf[AG_SHAPE_STR_SI
     return ag_shape_str(&as_tensor, buf);
 }
 
-/* to[i] += from[i] for i < size. */
-static void add_into(ag_real *to, const ag_real *from, long size)
-{
-    #pragma omp parallel for if (size >= SHAPE_PARALLEL_MIN)
-    for (long i = 0; i < size; i++) to[i] += from[i];
-}
 /* A walk over a destination in row-major order: shape[] is the destination's shape padded on
  * the left with 1s, stride[d] is the step in the source between neighbours along d (0 where
  * the source is broadcast along d). */
@@ -73,11 +67,8 @@ static void row_major_strides(const ag_tensor *x, long stride[AG_MAX_DIMS])
 }
 static void reshape_run(ag_node *n, ag_action a)
 {
-    ag_tensor *x = n->in[0];
-    if (a == AG_FORWARD)
-        memcpy(n->out->value, x->value, (size_t)x->size * sizeof(ag_real));
-    else if (x->requires_grad)
-        add_into(x->grad, n->out->grad, x->size);
+    (void)n; /* a view: the output's value and gradient are the input's */
+    (void)a;
 }
 
 const ag_op ag_op_reshape = { "reshape", reshape_run };
@@ -106,7 +97,7 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int *shape)
     if (ag_shape_size(ndim, resolved) != x->size)
         ag_fatal("reshape: cannot reshape %s (%ld values) to %s",
                  ag_shape_str(x, from), x->size, shape_list_str(ndim, shape, to));
-    return ag_node_forward(ag_node_new(t, &ag_op_reshape, 1, &x, ndim, resolved));
+    return ag_node_forward(ag_node_new_view(t, &ag_op_reshape, x, ndim, resolved));
 }
 /* The walk over the output of a permute node, with the input's strides. */
 static strided_walk permute_walk(const ag_node *n)

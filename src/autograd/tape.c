@@ -150,12 +150,19 @@ static void set_shape(ag_tensor *x, int ndim, const int *shape, const char *who)
     }
 }
 
-static ag_tensor *tensor_on_tape(ag_tape *t, int ndim, const int *shape, const char *who)
+/* A tensor on the tape with no value buffer yet. */
+static ag_tensor *tensor_header_on_tape(ag_tape *t, int ndim, const int *shape, const char *who)
 {
     ag_tensor *x = ag_arena_calloc(t, sizeof *x);
     set_shape(x, ndim, shape, who);
     x->tape = t;
     x->step = t->step;
+    return x;
+}
+
+static ag_tensor *tensor_on_tape(ag_tape *t, int ndim, const int *shape, const char *who)
+{
+    ag_tensor *x = tensor_header_on_tape(t, ndim, shape, who);
     x->value = ag_arena_calloc(t, (size_t)x->size * sizeof(ag_real));
     return x;
 }
@@ -173,7 +180,9 @@ ag_tensor *ag_tensor_from(ag_tape *t, int ndim, const int *shape, const ag_real 
 }
 ag_real *ag_grad_of(ag_tensor *x)
 {
-    if (x->grad == NULL) {
+    if (x->grad == NULL && x->view_of != NULL) {
+        x->grad = ag_grad_of(x->view_of);
+    } else if (x->grad == NULL) {
         if (x->tape == NULL)
             ag_fatal("ag_grad_of: tensor %s lives outside any tape and has no gradient buffer",
                      x->name ? x->name : "(unnamed)");
@@ -226,9 +235,20 @@ ag_tensor *ag_params_find(const ag_params *ps, const char *name)
 
 void ag_params_zero_grad(ag_params *ps)
 {
-    for (int i = 0; i < ps->count; i++)
-        if (ps->items[i]->grad)
-            memset(ps->items[i]->grad, 0, (size_t)ps->items[i]->size * sizeof(ag_real));
+    enum { RUN = 1 << 16 }; /* entries one thread clears at a time */
+    long total = 0;
+    for (int i = 0; i < ps->count; i++) total += ps->items[i]->grad ? ps->items[i]->size : 0;
+    #pragma omp parallel if (total >= RUN)
+    for (int i = 0; i < ps->count; i++) {
+        ag_tensor *p = ps->items[i];
+        if (p->grad == NULL) continue;
+        long runs = (p->size + RUN - 1) / RUN;
+        #pragma omp for schedule(static) nowait
+        for (long r = 0; r < runs; r++) {
+            long n = p->size - r * RUN < RUN ? p->size - r * RUN : RUN;
+            memset(p->grad + r * RUN, 0, (size_t)n * sizeof(ag_real));
+        }
+    }
 }
 
 long ag_params_size(const ag_params *ps)
@@ -264,14 +284,10 @@ static void check_alive(ag_tape *t, const ag_op *op, const ag_tensor *x, int k)
                  "did you keep a tensor across ag_tape_reset?", op->name, k, x->step, t->step);
 }
 
-ag_node *ag_node_new(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const *inputs,
-                     int out_ndim, const int *out_shape)
+/* Put a node that computes out from the inputs at the end of the tape. */
+static ag_node *record_node(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const *inputs,
+                            ag_tensor *out)
 {
-    if (ninputs < 0 || ninputs > AG_MAX_INPUTS)
-        ag_fatal("%s: %d inputs; an op takes at most %d", op->name, ninputs, AG_MAX_INPUTS);
-    for (int k = 0; k < ninputs; k++) /* before allocating: a dead input's memory is reused */
-        check_alive(t, op, inputs[k], k);
-    t->current_op = op->name;
     ag_node *n = ag_arena_calloc(t, sizeof *n);
     n->op = op;
     n->tape = t;
@@ -281,13 +297,38 @@ ag_node *ag_node_new(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const 
         n->in[k] = inputs[k];
         requires_grad |= inputs[k]->requires_grad;
     }
-    n->out = tensor_on_tape(t, out_ndim, out_shape, op->name);
+    n->out = out;
     n->out->requires_grad = requires_grad;
     n->out->node = n;
     n->prev = t->last;
     n->index = t->nnodes++;
     t->last = n;
     return n;
+}
+
+ag_node *ag_node_new(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const *inputs,
+                     int out_ndim, const int *out_shape)
+{
+    if (ninputs < 0 || ninputs > AG_MAX_INPUTS)
+        ag_fatal("%s: %d inputs; an op takes at most %d", op->name, ninputs, AG_MAX_INPUTS);
+    for (int k = 0; k < ninputs; k++) /* before allocating: a dead input's memory is reused */
+        check_alive(t, op, inputs[k], k);
+    t->current_op = op->name;
+    return record_node(t, op, ninputs, inputs, tensor_on_tape(t, out_ndim, out_shape, op->name));
+}
+
+ag_node *ag_node_new_view(ag_tape *t, const ag_op *op, ag_tensor *x, int out_ndim,
+                          const int *out_shape)
+{
+    check_alive(t, op, x, 0);
+    t->current_op = op->name;
+    ag_tensor *y = tensor_header_on_tape(t, out_ndim, out_shape, op->name);
+    if (y->size != x->size)
+        ag_fatal("%s: a view must have as many values as the tensor it views (%ld, not %ld)",
+                 op->name, x->size, y->size);
+    y->value = x->value;
+    y->view_of = x;
+    return record_node(t, op, 1, &x, y);
 }
 
 ag_tensor *ag_node_forward(ag_node *n)
@@ -317,7 +358,8 @@ void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy)
         ag_fatal("ag_backward: the output was not computed on this tape since its last reset");
     if (!y->requires_grad) return; /* nothing it depends on needs a gradient */
     for (ag_node *n = t->last; n != NULL; n = n->prev) /* left by an earlier walk */
-        if (n->out->grad) memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_real));
+        if (n->out->grad && n->out->view_of == NULL)
+            memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_real));
     ag_real *seed = ag_grad_of(y);
     for (long i = 0; i < y->size; i++) seed[i] += dy[i];
     for (ag_node *n = t->last; n != NULL; n = n->prev) {

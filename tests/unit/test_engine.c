@@ -284,6 +284,28 @@ END_TEST
 /* Gradient accumulation and skipping                                                         */
 /* ---------------------------------------------------------------------------------------- */
 
+/* A reshape is a view: its values are the input's buffer, and the gradient that reaches it
+ * lands in the input's gradient. For a parameter, two backward walks still accumulate. */
+START_TEST(test_reshape_is_a_view_and_parameters_still_accumulate)
+{
+    ag_params ps = {0};
+    ag_tensor *w = ag_param_new(&ps, "w", AG_SHAPE(2, 3));
+    for (int i = 0; i < 6; i++) w->value[i] = (ag_real)(i + 1);
+    ag_tape *t = ag_tape_new(1 << 16);
+    ag_tensor *flat = ag_reshape(t, w, AG_SHAPE(6));
+    ck_assert_ptr_eq(flat->value, w->value);
+    ag_tensor *loss = ag_sum(t, ag_mul(t, flat, flat)); /* d/dw sum(w*w) = 2w */
+    ag_backward(t, loss);
+    ag_backward(t, loss);                               /* adds 2w again */
+    ck_assert_ptr_eq(flat->grad, w->grad);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(w->grad[i] == 4 * (i + 1), "w->grad[%d] = %g, expected %d", i,
+                      (double)w->grad[i], 4 * (i + 1));
+    ag_tape_free(t);
+    ag_params_free(&ps);
+}
+END_TEST
+
 START_TEST(test_tensor_used_twice_in_one_op_gets_both_contributions)
 {
     ag_params ps = {0};
@@ -573,6 +595,7 @@ Suite *engine_suite(void)
     tcase_add_test(tape, test_tensor_used_twice_in_one_op_gets_both_contributions);
     tcase_add_test(tape, test_tensor_used_in_two_branches_gets_the_sum);
     tcase_add_test(tape, test_backward_skips_tensors_without_grad);
+    tcase_add_test(tape, test_reshape_is_a_view_and_parameters_still_accumulate);
     tcase_add_test(tape, test_tape_leaf_with_requires_grad_gets_a_gradient);
     suite_add_tcase(s, tape);
 

@@ -181,6 +181,35 @@ START_TEST(test_adam_three_steps_by_hand)
 }
 END_TEST
 
+/* A tensor whose gradient and moments are all +0 is left alone (its update would be exactly
+ * nothing); one with a zero gradient but moments from earlier steps still decays them and moves,
+ * as torch.optim.Adam does with a zero (not None) gradient. The tensors are large enough for
+ * the update to run in several runs and, with threads, in parallel. */
+START_TEST(test_adam_zero_gradient_moves_only_a_tensor_with_moments)
+{
+    enum { N = 10000 };
+    ag_params ps = {0};
+    ag_tensor *idle = ag_param_new(&ps, "idle", AG_SHAPE(N));
+    ag_tensor *moving = ag_param_new(&ps, "moving", AG_SHAPE(N));
+    ag_fill(idle, -0.0);
+    ag_fill(moving, 1);
+    for (long i = 0; i < N; i++) moving->grad[i] = (ag_real)(i % 2 ? 0.5 : -0.25);
+    ag_adam *opt = ag_adam_new(&ps, 0.1, 0.9, 0.999, 1e-8);
+    ag_adam_step(opt);                       /* moving: m, v become non-zero */
+    for (long i = 0; i < N; i++) moving->grad[i] = 0;
+    ag_real m_before = opt->m[1][1], v_before = opt->v[1][1], p_before = moving->value[1];
+    ag_adam_step(opt);                       /* both gradients zero now */
+    for (long i = 0; i < N; i++)
+        ck_assert_msg(idle->value[i] == 0 && signbit(idle->value[i]) && opt->m[0][i] == 0 &&
+                      opt->v[0][i] == 0, "the idle tensor changed at %ld", i);
+    ASSERT_CLOSE(opt->m[1][1], 0.9 * m_before);
+    ASSERT_CLOSE(opt->v[1][1], 0.999 * v_before);
+    ck_assert_msg(moving->value[1] < p_before, "a zero gradient with momentum must still move");
+    ag_adam_free(opt);
+    ag_params_free(&ps);
+}
+END_TEST
+
 START_TEST(test_adam_skips_buffers_and_keeps_state_per_parameter)
 {
     ag_params ps = {0};
@@ -239,6 +268,7 @@ Suite *optim_suite(void)
     tcase_add_test(adam, test_adam_constant_gradient_closed_form);
     tcase_add_test(adam, test_adam_three_steps_by_hand);
     tcase_add_test(adam, test_adam_skips_buffers_and_keeps_state_per_parameter);
+    tcase_add_test(adam, test_adam_zero_gradient_moves_only_a_tensor_with_moments);
     suite_add_tcase(s, adam);
     TCase *scale = tcase_create("scale_grad");
     tcase_add_test(scale, test_scale_grad_multiplies_trainable_gradients_only);
