@@ -2,44 +2,13 @@
  * tape across steps, error messages, gradient accumulation, and the random number generator. */
 #include <check.h>
 #include <math.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../../src/autograd/ag.h"
+#include "fatal.h"
 #include "suites.h"
-
-/* ---------------------------------------------------------------------------------------- */
-/* Catching ag_fatal: the handler keeps the message and jumps back into the test.            */
-/* ---------------------------------------------------------------------------------------- */
-
-static jmp_buf error_jump;
-static char error_message[512];
-
-static void catch_error(const char *message)
-{
-    snprintf(error_message, sizeof error_message, "%s", message);
-    longjmp(error_jump, 1);
-}
-
-/* Run statement, which must stop with ag_fatal; its message is then in error_message. */
-#define EXPECT_FATAL(statement)                                                        \
-    do {                                                                               \
-        ag_error_fn previous_handler = ag_set_error_handler(catch_error);              \
-        error_message[0] = '\0';                                                       \
-        if (setjmp(error_jump) == 0) {                                                 \
-            statement;                                                                 \
-            ag_set_error_handler(previous_handler);                                    \
-            ck_abort_msg("expected ag_fatal from %s, but it returned", #statement);    \
-        }                                                                              \
-        ag_set_error_handler(previous_handler);                                        \
-    } while (0)
-
-#define ASSERT_MESSAGE_HAS(needle)                                                     \
-    ck_assert_msg(strstr(error_message, needle) != NULL,                               \
-                  "expected the message to contain \"%s\"; it was \"%s\"", needle,     \
-                  error_message)
 
 static int count_of(int ndim, const int *shape)
 {

@@ -562,6 +562,7 @@ Suite *eval_suite(void)
 {
     Suite *s = suite_create("eval");
     TCase *npy = tcase_create("npy");
+    tcase_set_timeout(npy, 60); /* the check by NumPy starts a Python, slow on a busy machine */
     tcase_add_test(npy, npy_header_is_what_numpy_expects);
     tcase_add_test(npy, npy_file_holds_the_values_and_numpy_reads_it);
     tcase_add_test(npy, npy_labels_are_bytes);

@@ -4,43 +4,16 @@
  * critic applied to one pair at a time and against a hand computation. */
 #include <check.h>
 #include <math.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../../src/dim/dim.h"
+#include "fatal.h"
 #include "suites.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Helpers                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
-
-static jmp_buf model_error_jump;
-static char model_error_message[512];
-
-static void model_catch_error(const char *message)
-{
-    snprintf(model_error_message, sizeof model_error_message, "%s", message);
-    longjmp(model_error_jump, 1);
-}
-
-/* Run statement, which must stop with ag_fatal; its message is then in model_error_message. */
-#define EXPECT_FATAL(statement)                                                        \
-    do {                                                                               \
-        ag_error_fn previous_handler = ag_set_error_handler(model_catch_error);        \
-        model_error_message[0] = '\0';                                                 \
-        if (setjmp(model_error_jump) == 0) {                                           \
-            statement;                                                                 \
-            ag_set_error_handler(previous_handler);                                    \
-            ck_abort_msg("expected ag_fatal from %s, but it returned", #statement);    \
-        }                                                                              \
-        ag_set_error_handler(previous_handler);                                        \
-    } while (0)
-
-#define ASSERT_MESSAGE_HAS(needle)                                                     \
-    ck_assert_msg(strstr(model_error_message, needle) != NULL,                         \
-                  "expected the message to contain \"%s\"; it was \"%s\"", needle,     \
-                  model_error_message)
 
 /* Agreement of two computations of one number: float sums in another order differ a little. */
 static double tolerance(double reference)

@@ -3,11 +3,11 @@
  * tests/gradcheck/cases_norm.c. */
 #include <check.h>
 #include <math.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../../src/autograd/ag.h"
+#include "fatal.h"
 #include "suites.h"
 
 #ifdef AG_DOUBLE
@@ -22,33 +22,6 @@ static const double TOL = 1e-6;
         ck_assert_msg(fabs(got_ - want_) <= TOL * fmax(1.0, fabs(want_)),                \
                       "%s: expected %.17g, got %.17g", #got, want_, got_);               \
     } while (0)
-
-static jmp_buf error_jump;
-static char error_message[512];
-
-static void catch_error(const char *message)
-{
-    snprintf(error_message, sizeof error_message, "%s", message);
-    longjmp(error_jump, 1);
-}
-
-/* Run statement, which must stop with ag_fatal; its message is then in error_message. */
-#define EXPECT_FATAL(statement)                                                        \
-    do {                                                                               \
-        ag_error_fn previous_handler = ag_set_error_handler(catch_error);              \
-        error_message[0] = '\0';                                                       \
-        if (setjmp(error_jump) == 0) {                                                 \
-            statement;                                                                 \
-            ag_set_error_handler(previous_handler);                                    \
-            ck_abort_msg("expected ag_fatal from %s, but it returned", #statement);    \
-        }                                                                              \
-        ag_set_error_handler(previous_handler);                                        \
-    } while (0)
-
-#define ASSERT_MESSAGE_HAS(needle)                                                     \
-    ck_assert_msg(strstr(error_message, needle) != NULL,                               \
-                  "expected the message to contain \"%s\"; it was \"%s\"", needle,     \
-                  error_message)
 
 /* Per-channel parameters and running statistics of a batch norm layer with C channels. */
 typedef struct bn_layer {
