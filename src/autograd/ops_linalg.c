@@ -3,6 +3,7 @@
 #include "ag.h"
 
 #include <limits.h>
+#include <string.h>
 
 /* sums[j] += sum over i of m[i*cols + j], for an m of rows x cols. */
 static void add_column_sums(int rows, int cols, const ag_real *m, ag_real *sums)
@@ -15,13 +16,20 @@ static void add_column_sums(int rows, int cols, const ag_real *m, ag_real *sums)
     }
 }
 
-/* sums[i] += sum over j of m[i*cols + j], for an m of rows x cols. */
+/* sums[i] += sum over j of m[i*cols + j], for an m of rows x cols: eight running sums, of the
+ * columns j = t mod 8 for t = 0..7, added at the end in a fixed order. */
 static void add_row_sums(int rows, int cols, const ag_real *m, ag_real *sums)
 {
 #pragma omp parallel for schedule(static) if ((long)rows * cols > 1 << 16)
     for (int i = 0; i < rows; i++) {
-        double sum = 0;
-        for (int j = 0; j < cols; j++) sum += m[(long)i * cols + j];
+        const ag_real *row = m + (long)i * cols;
+        double part[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+        int j = 0;
+        for (; j + 8 <= cols; j += 8)
+            for (int t = 0; t < 8; t++) part[t] += row[j + t];
+        for (int t = 0; j < cols; j++, t++) part[t] += row[j];
+        double sum = ((part[0] + part[1]) + (part[2] + part[3]))
+                     + ((part[4] + part[5]) + (part[6] + part[7]));
         sums[i] += (ag_real)sum;
     }
 }
@@ -129,6 +137,25 @@ static conv_shape conv_shape_of(const ag_node *n)
     s.R = s.C * s.KH * s.KW; s.L = s.OH * s.OW; s.NL = s.N * s.L;
     return s;
 }
+/* The output columns v whose input column v*stride - padding + j lies in 0 .. W-1 are
+ * *lo <= v < *hi (an empty range when none do). */
+static void columns_inside(int OW, int W, int stride, int padding, int j, int *lo, int *hi)
+{
+    int first = padding - j, last = W - 1 + padding - j; /* bounds on v*stride */
+    int v_lo = first > 0 ? (first + stride - 1) / stride : 0;
+    int v_hi = last < 0 ? 0 : last / stride + 1;
+    if (v_hi > OW) v_hi = OW;
+    if (v_lo > v_hi) v_lo = v_hi;
+    *lo = v_lo;
+    *hi = v_hi;
+}
+
+/* 1 when the convolution is a plain mixing of channels: 1 x 1 filters, stride 1, no padding. */
+static int is_pointwise(const conv_shape *s)
+{
+    return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->padding == 0;
+}
+
 /* patches [R, N*L] from x [N, C, H, W]: the im2col of the whole batch. */
 static void images_to_patches(const conv_shape *s, const ag_real *x, ag_real *patches)
 {
@@ -138,17 +165,27 @@ static void images_to_patches(const conv_shape *s, const ag_real *x, ag_real *pa
             int c = r / (s->KH * s->KW), i = r / s->KW % s->KH, j = r % s->KW;
             const ag_real *plane = x + ((long)n * s->C + c) * s->H * s->W;   /* [H, W] */
             ag_real *piece = patches + (long)r * s->NL + (long)n * s->L;    /* [OH, OW] */
+            if (is_pointwise(s)) {
+                memcpy(piece, plane, (size_t)s->L * sizeof(ag_real));
+                continue;
+            }
+            int v_lo, v_hi, stride = s->stride;
+            columns_inside(s->OW, s->W, stride, s->padding, j, &v_lo, &v_hi);
             for (int u = 0; u < s->OH; u++) {
-                int h = u * s->stride - s->padding + i;
+                int h = u * stride - s->padding + i;
                 ag_real *out = piece + u * s->OW;
                 if (h < 0 || h >= s->H) {
                     for (int v = 0; v < s->OW; v++) out[v] = 0;
                     continue;
                 }
-                for (int v = 0; v < s->OW; v++) {
-                    int col = v * s->stride - s->padding + j;
-                    out[v] = col >= 0 && col < s->W ? plane[h * s->W + col] : 0;
-                }
+                const ag_real *row = plane + h * s->W;
+                int shift = j - s->padding; /* input column of v: v*stride + shift */
+                for (int v = 0; v < v_lo; v++) out[v] = 0;
+                if (stride == 1)
+                    for (int v = v_lo; v < v_hi; v++) out[v] = row[v + shift];
+                else
+                    for (int v = v_lo; v < v_hi; v++) out[v] = row[v * stride + shift];
+                for (int v = v_hi; v < s->OW; v++) out[v] = 0;
             }
         }
     }
@@ -160,18 +197,26 @@ static void add_patches_to_images(const conv_shape *s, const ag_real *dpatches, 
     for (int n = 0; n < s->N; n++) {
         for (int c = 0; c < s->C; c++) {
             ag_real *plane = dx + ((long)n * s->C + c) * s->H * s->W;   /* [H, W] */
+            if (is_pointwise(s)) {
+                const ag_real *piece = dpatches + (long)c * s->NL + (long)n * s->L;
+                for (int l = 0; l < s->L; l++) plane[l] += piece[l];
+                continue;
+            }
             for (int i = 0; i < s->KH; i++) {
                 for (int j = 0; j < s->KW; j++) {
-                    int r = (c * s->KH + i) * s->KW + j;
+                    int r = (c * s->KH + i) * s->KW + j, v_lo, v_hi, stride = s->stride;
                     const ag_real *piece = dpatches + (long)r * s->NL + (long)n * s->L;
+                    columns_inside(s->OW, s->W, stride, s->padding, j, &v_lo, &v_hi);
                     for (int u = 0; u < s->OH; u++) {
-                        int h = u * s->stride - s->padding + i;
+                        int h = u * stride - s->padding + i;
                         if (h < 0 || h >= s->H) continue;
-                        for (int v = 0; v < s->OW; v++) {
-                            int col = v * s->stride - s->padding + j;
-                            if (col >= 0 && col < s->W)
-                                plane[h * s->W + col] += piece[u * s->OW + v];
-                        }
+                        ag_real *row = plane + h * s->W;
+                        const ag_real *from = piece + u * s->OW;
+                        int shift = j - s->padding; /* input column of v: v*stride + shift */
+                        if (stride == 1)
+                            for (int v = v_lo; v < v_hi; v++) row[v + shift] += from[v];
+                        else
+                            for (int v = v_lo; v < v_hi; v++) row[v * stride + shift] += from[v];
                     }
                 }
             }
