@@ -12,7 +12,6 @@
 #include <check.h>
 #include <float.h>
 #include <math.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #endif
 
 #include "../../src/autograd/ag.h"
+#include "fatal.h"
 #include "suites.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -465,30 +465,6 @@ END_TEST
 /* ---------------------------------------------------------------------------------------- */
 /* Misuse is fatal, with a message that names the argument.                                  */
 /* ---------------------------------------------------------------------------------------- */
-
-static jmp_buf error_jump;
-static char error_message[512];
-
-static void catch_error(const char *message)
-{
-    snprintf(error_message, sizeof error_message, "%s", message);
-    longjmp(error_jump, 1);
-}
-
-/* 1 when the call stopped with ag_fatal and a message containing needle. */
-#define FAILS_WITH(statement, needle)                                                  \
-    do {                                                                               \
-        ag_error_fn previous_handler = ag_set_error_handler(catch_error);              \
-        error_message[0] = '\0';                                                       \
-        if (setjmp(error_jump) == 0) {                                                 \
-            statement;                                                                 \
-            ag_set_error_handler(previous_handler);                                    \
-            ck_abort_msg("expected ag_fatal from %s, but it returned", #statement);    \
-        }                                                                              \
-        ag_set_error_handler(previous_handler);                                        \
-        ck_assert_msg(strstr(error_message, needle) != NULL,                           \
-                      "message \"%s\" should mention \"%s\"", error_message, needle);  \
-    } while (0)
 
 START_TEST(test_gemm_rejects_bad_arguments)
 {
