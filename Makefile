@@ -168,6 +168,9 @@ sanitize: $(BUILD)/asan/unit $(BUILD)/asan/gradcheck
 #   mi_bench.png        the estimator lab, from experiments/results/mi_bench/ by gnuplot
 #   RUN-train.pdf       training curves, from experiments/results/RUN/train.tsv by gnuplot
 #   RUN-probes.pdf      probe accuracies, from experiments/results/RUN/eval.tsv by gnuplot
+#                       (RUN may be a path: table1/dim-g gives table1/dim-g-train.pdf)
+#   table1.pdf          the paper's Table 1 in our setting, from experiments/results/table1/
+#   table1.tex          the same numbers as a LaTeX table, by awk
 
 DOC_DIR         := $(BUILD)/doc
 FIG_DIR         := $(DOC_DIR)/figures
@@ -185,13 +188,17 @@ endif
 
 DOC_GRAPHS  := dv-local jsd-local infonce-local jsd-global prior
 MIBENCH_TSV := $(wildcard $(RESULTS)/mi_bench/mi_bench_steps_every10.tsv)
+TABLE1_TSV  := $(wildcard $(RESULTS)/table1/table1.tsv)
 DOC_FIGURES := $(DOC_GRAPHS:%=$(FIG_DIR)/graph-%.pdf) \
                $(patsubst doc/figures/%.dot,$(FIG_DIR)/%.pdf,$(wildcard doc/figures/*.dot)) \
                $(if $(MIBENCH_TSV),$(FIG_DIR)/mi_bench.png) \
                $(patsubst $(RESULTS)/%/train.tsv,$(FIG_DIR)/%-train.pdf,\
                           $(wildcard $(RESULTS)/*/train.tsv)) \
                $(patsubst $(RESULTS)/%/eval.tsv,$(FIG_DIR)/%-probes.pdf,\
-                          $(wildcard $(RESULTS)/*/eval.tsv))
+                          $(wildcard $(RESULTS)/*/eval.tsv)) \
+               $(patsubst $(RESULTS)/%/train.tsv,$(FIG_DIR)/%-train.pdf,\
+                          $(wildcard $(RESULTS)/table1/*/train.tsv)) \
+               $(if $(TABLE1_TSV),$(FIG_DIR)/table1.pdf $(FIG_DIR)/table1.tex)
 
 # $(call doc_tool,TOOL,COMMAND,TARGET): run COMMAND, or say why TARGET is left out.
 doc_tool = if command -v $(1) >/dev/null 2>&1; then $(2); \
@@ -231,12 +238,24 @@ $(FIG_DIR)/mi_bench.png: $(MIBENCH_TSV) experiments/mi_bench.gp
 	  experiments/mi_bench.gp,$@)
 
 $(FIG_DIR)/%-train.pdf: $(RESULTS)/%/train.tsv doc/figures/train.gp
-	@mkdir -p $(FIG_DIR)
+	@mkdir -p $(@D)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/train.gp,$@)
 
 $(FIG_DIR)/%-probes.pdf: $(RESULTS)/%/eval.tsv doc/figures/probes.gp
-	@mkdir -p $(FIG_DIR)
+	@mkdir -p $(@D)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/probes.gp,$@)
+
+$(FIG_DIR)/table1.pdf: $(TABLE1_TSV) doc/figures/table1.gp
+	@mkdir -p $(FIG_DIR)
+	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/table1.gp,$@)
+
+# The rows of the table, in percent, for \input by doc/35-experiments.nw.
+$(FIG_DIR)/table1.tex: $(TABLE1_TSV)
+	@mkdir -p $(FIG_DIR)
+	@awk -F '\t' 'NR > 1 { name = $$1; sub(/^dim-g/, "DIM(G)", name); sub(/^dim-l/, "DIM(L)", name); \
+	  sub(/-jsd$$/, ", JSD", name); sub(/-infonce$$/, ", infoNCE", name); \
+	  printf "%s, %d epochs", name, $$2; \
+	  for (i = 3; i <= 8; i++) printf " & %.2f", 100 * $$i; printf " \\\\\n" }' $< > $@
 
 # pdflatex runs at least twice and until the cross references settle; a book that does not
 # build fails. Then the checks: dim.log's line numbers are dim.tex's, and dim.tex marks where
@@ -290,11 +309,11 @@ $(FIG_DIR)/%.svg: doc/figures/%.dot
 	@$(call doc_tool,dot,dot -Tsvg $< -o $@,$@)
 
 $(FIG_DIR)/%-train.svg: $(RESULTS)/%/train.tsv doc/figures/train.gp
-	@mkdir -p $(FIG_DIR)
+	@mkdir -p $(@D)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/train.gp,$@)
 
 $(FIG_DIR)/%-probes.svg: $(RESULTS)/%/eval.tsv doc/figures/probes.gp
-	@mkdir -p $(FIG_DIR)
+	@mkdir -p $(@D)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/probes.gp,$@)
 
 $(DOC_DIR)/dim.html: $(BOOK_CHAPTERS) $(DOC_SVGS) $(if $(MIBENCH_TSV),$(FIG_DIR)/mi_bench.png)

@@ -49,15 +49,18 @@ for c in "${configs[@]}"; do
 done
 wait
 
-# One table in the shape of the paper's Table 1: a row per model, a column per layer and probe.
+# One table in the shape of the paper's Table 1: a row per model, with the epochs its encoder was
+# trained for (from eval.log: a run stopped early is evaluated from its last checkpoint), then a
+# column per layer and probe.
 {
-  printf 'model'
+  printf 'model\tepochs'
   for p in linear mlp; do for l in conv fc y; do printf '\t%s_%s' "$l" "$p"; done; done
   printf '\n'
   for c in "${configs[@]}"; do
     set -- $c
-    awk -F '\t' -v name="$1" 'NR > 1 { acc[$1 "_" $2] = $3 }
-      END { printf "%s", name
+    epochs=$(sed -n 's/.*, \([0-9]*\) of [0-9]* epochs,.*/\1/p' "$OUT/$1/eval.log" | head -n 1)
+    awk -F '\t' -v name="$1" -v epochs="$epochs" 'NR > 1 { acc[$1 "_" $2] = $3 }
+      END { printf "%s\t%s", name, epochs
             split("linear mlp", P, " "); split("conv fc y", L, " ")
             for (p = 1; p <= 2; p++) for (l = 1; l <= 3; l++) printf "\t%s", acc[L[l] "_" P[p]]
             printf "\n" }' "$OUT/$1/eval.tsv"
