@@ -24,7 +24,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
-set yrange [70:100]
+set yrange [60:100]
 set ylabel "test accuracy (%)"
 set grid ytics lc rgb "#e0e0e0"
 set xtics nomirror
