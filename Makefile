@@ -312,11 +312,16 @@ $(FIG_DIR)/%-train.svg: $(RESULTS)/%/train.tsv doc/figures/train.gp
 	@mkdir -p $(@D)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/train.gp,$@)
 
+$(FIG_DIR)/table1.svg: $(TABLE1_TSV) doc/figures/table1.gp
+	@mkdir -p $(FIG_DIR)
+	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/table1.gp,$@)
+
 $(FIG_DIR)/%-probes.svg: $(RESULTS)/%/eval.tsv doc/figures/probes.gp
 	@mkdir -p $(@D)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/probes.gp,$@)
 
-$(DOC_DIR)/dim.html: $(BOOK_CHAPTERS) $(DOC_SVGS) $(if $(MIBENCH_TSV),$(FIG_DIR)/mi_bench.png)
+$(DOC_DIR)/dim.html: $(BOOK_CHAPTERS) $(DOC_SVGS) $(if $(MIBENCH_TSV),$(FIG_DIR)/mi_bench.png) \
+                    $(if $(TABLE1_TSV),$(FIG_DIR)/table1.tex $(FIG_DIR)/table1.svg)
 	@mkdir -p $(DOC_DIR)
 	@printf '%s\n' "$$DOC_HTML_AWK" > $(DOC_DIR)/html.awk
 	@{ printf '%s\n' '<!DOCTYPE html>' '<html><head><meta charset="utf-8">' \
@@ -411,6 +416,7 @@ function render(name, a) {
     if (name == "caption") return "<p class=\"caption\">" a[1] "</p>"
     if (name == "bookfigure") return "<img src=\"figures/" figure_src(a[1]) "\" alt=\"\">"
     if (name == "includegraphics") return "<img src=\"" figure_src(a[1]) "\" alt=\"\">"
+    if (name == "IfFileExists" && index(a[2], "dimtableonerows")) return ""
     if (name == "IfFileExists" || name == "texorpdfstring") return a[2]
     if (name == "fbox" || name == "mbox") return a[1]
     if (name == "parbox") return a[2]
@@ -471,6 +477,14 @@ function tables(s,   out, i, j, e, body, rows, cells, n, m, r, k, html) {
     }
     return out s
 }
+# The rows of Table 1 (doc/35-experiments.nw), which the PDF reads with TeX's \\input.
+function table1_rows(s,   rows, line, i) {
+    if ((i = index(s, "\n\\dimtableonerows\n")) == 0) return s
+    rows = ""
+    while ((getline line < "$(FIG_DIR)/table1.tex") > 0) rows = rows esc(line) "\n"
+    close("$(FIG_DIR)/table1.tex")
+    return substr(s, 1, i) rows substr(s, i + 18)
+}
 function uncomment(s,   n, lines, k, c, t, out) {
     n = split(s, lines, "\n"); out = ""
     for (k = 1; k <= n; k++) {
@@ -494,6 +508,7 @@ function convert(s,   i, k, names) {
     if ((i = index(s, "\\end{document}")) > 0) s = substr(s, 1, i - 1)
     s = esc(math(verbatim(uncomment(s))))
     gsub(/\\&amp;/, "\\&amp;", s)
+    s = table1_rows(s)
     s = tables(s)
     s = command(s, "bookfigure", 2); s = command(s, "includegraphics", 1)
     s = command(s, "IfFileExists", 3); s = command(s, "texorpdfstring", 2)
