@@ -43,7 +43,8 @@ static int read_eval_options(int argc, char **argv, eval_options *o)
         {"probe-batch", DIM_OPT_INT, &o->probe_batch, 2, 65536,
          "N       rows per probe step (default 256)"},
         {"probe-lr", DIM_OPT_DOUBLE, &o->probe_lr, 1e-8, 10,
-         "X       the probes' initial learning rate (default linear 0.001, mlp 0.003)"},
+         "X       the probes' initial learning rate (default: mlp 0.003; linear chooses from "
+         "0.001, 0.003, 0.01 on held-out training rows)"},
         {"seed", DIM_OPT_INT, &o->seed, 0, 2147483647,
          "S       seed of the probes, the MI critic and the random encoder (default 0)"},
         {"threads", DIM_OPT_INT, &o->threads, 1, 1024, "T       OpenMP threads (default: all)"},
@@ -180,15 +181,25 @@ static int probe_layer(const eval_options *o, eval_table *table, int k,
         dim_probe_defaults(&c, table->probes[p]);
         if (o->probe_epochs) c.epochs = o->probe_epochs;
         if (o->probe_batch) c.batch = o->probe_batch;
-        if (o->probe_lr > 0) c.lr = o->probe_lr;
+        if (o->probe_lr > 0) {
+            c.lr = o->probe_lr;
+            c.lr_candidates = 0;  /* the user's rate, not a choice */
+        }
         c.seed = (uint64_t)o->seed;
         double start = omp_get_wtime();
         dim_probe_result r = dim_probe_run(&c, train, train_labels, test, test_labels, classes);
         table->accuracy[k][p] = r.test_accuracy;
-        fprintf(stderr, "dim eval: %-6s %-6s probe (%d features, %d epochs): test %.2f%%, "
+        fprintf(stderr, "dim eval: %-6s %-6s probe (%d features, %d epochs, lr %g): test %.2f%%, "
                         "train %.2f%%, %.1f s\n", table->layers[k], dim_probe_name(c.kind),
-                train->cols, c.epochs, 100 * r.test_accuracy, 100 * r.train_accuracy,
+                train->cols, c.epochs, r.lr, 100 * r.test_accuracy, 100 * r.train_accuracy,
                 omp_get_wtime() - start);
+        if (c.lr_candidates >= 2) {
+            fprintf(stderr, "dim eval: %-6s %-6s   lr chosen on held-out training rows:",
+                    table->layers[k], dim_probe_name(c.kind));
+            for (int i = 0; i < c.lr_candidates; i++)
+                fprintf(stderr, " %g %.2f%%", c.lr_grid[i], 100 * r.holdout_accuracy[i]);
+            fprintf(stderr, "\n");
+        }
     }
     if (!keep) {
         dim_feature_matrix_free(train);

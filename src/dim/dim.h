@@ -366,6 +366,7 @@ void dim_standardiser_free(dim_standardiser *s);
 /* Classifiers on frozen features: the linear probe (logistic regression) and the paper's
  * non-linear one (hidden layer, batch norm, ReLU, dropout). */
 typedef enum dim_probe_kind { DIM_PROBE_LINEAR, DIM_PROBE_MLP } dim_probe_kind;
+enum { DIM_PROBE_MAX_LR_CANDIDATES = 4 };
 
 typedef struct dim_probe_config {
     dim_probe_kind kind;
@@ -374,6 +375,9 @@ typedef struct dim_probe_config {
     int epochs;          /* passes over the training rows */
     int batch;           /* rows per Adam step */
     double lr;           /* Adam's initial learning rate, decayed to 0 along a half cosine */
+    int lr_candidates;   /* 2 or more: lr is chosen from lr_grid by held-out accuracy; else lr */
+    double lr_grid[DIM_PROBE_MAX_LR_CANDIDATES];  /* [lr_candidates] the rates tried, in order */
+    double holdout;      /* fraction of the training rows held out to choose lr (0.1) */
     double weight_decay; /* lambda of the penalty lambda/2 |W|^2 on the weight matrices */
     uint64_t seed;       /* initial weights, order of the rows, dropout masks */
 } dim_probe_config;
@@ -382,6 +386,8 @@ typedef struct dim_probe_result {
     double train_accuracy;  /* fraction of the training rows classified right, after training */
     double test_accuracy;   /* the same on the test rows: the number the tables report */
     double final_loss;      /* mean cross-entropy over the last epoch's steps */
+    double lr;              /* the learning rate of the final training: chosen, or c->lr */
+    double holdout_accuracy[DIM_PROBE_MAX_LR_CANDIDATES];  /* [lr_candidates] per rate tried */
 } dim_probe_result;
 
 /* "linear" or "mlp". */
@@ -391,8 +397,10 @@ int dim_probe_find(const char *name, dim_probe_kind *kind);
 /* The defaults of this chapter for a probe of the given kind, seed 0. */
 void dim_probe_defaults(dim_probe_config *c, dim_probe_kind kind);
 /* Train a probe on (train, train_labels) and score it on (test, test_labels), labels in
- * 0 .. classes-1; the features should be standardised (dim_standardiser). Deterministic:
- * the same config and data give the same result for any number of threads. */
+ * 0 .. classes-1; the features should be standardised (dim_standardiser). With 2 or more
+ * lr_candidates the learning rate is first chosen on training rows held out from a training
+ * on the rest; the test rows are never used for it. Deterministic: the same config and data
+ * give the same result for any number of threads. */
 dim_probe_result dim_probe_run(const dim_probe_config *c, const dim_feature_matrix *train,
                                const int *train_labels, const dim_feature_matrix *test,
                                const int *test_labels, int classes);

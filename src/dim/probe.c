@@ -28,6 +28,12 @@ void dim_probe_defaults(dim_probe_config *c, dim_probe_kind kind)
     c->epochs = 10;
     c->batch = 256;
     c->lr = kind == DIM_PROBE_LINEAR ? 1e-3 : 3e-3;
+    if (kind == DIM_PROBE_LINEAR) {
+        static const double linear_rates[] = {1e-3, 3e-3, 1e-2};
+        c->lr_candidates = (int)(sizeof linear_rates / sizeof linear_rates[0]);
+        memcpy(c->lr_grid, linear_rates, sizeof linear_rates);
+    }
+    c->holdout = 0.1;
     c->weight_decay = 0;
     c->seed = 0;
 }
@@ -67,28 +73,32 @@ static ag_tensor *rows_on_tape(ag_tape *t, const dim_feature_matrix *m, const in
                (size_t)m->cols * sizeof(ag_real));
     return x;
 }
+/* The fraction of the rows rows[0 .. n-1] of m (with rows NULL: rows 0 .. n-1) that p
+ * classifies as labels says. */
 static double probe_accuracy(const probe_net *p, const dim_probe_config *c, ag_tape *t,
-                             const dim_feature_matrix *m, const int *labels, int classes)
+                             const dim_feature_matrix *m, const int *labels, const int *rows,
+                             int n, int classes)
 {
     enum { EVAL_BATCH = 1000 };
     long correct = 0;
     ag_tape_set_training(t, 0);
-    for (int start = 0; start < m->rows; start += EVAL_BATCH) {
-        int n = m->rows - start < EVAL_BATCH ? m->rows - start : EVAL_BATCH;
+    for (int start = 0; start < n; start += EVAL_BATCH) {
+        int count = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
         ag_tape_reset(t);
-        ag_tensor *x = ag_tensor_from(t, AG_SHAPE(n, m->cols),
-                                      m->values + (size_t)start * m->cols);  /* [n, D] */
-        const ag_tensor *logits = probe_logits(t, p, c, x, NULL);          /* [n, K] */
-        for (int i = 0; i < n; i++) {
+        ag_tensor *x = rows != NULL ? rows_on_tape(t, m, rows + start, count)
+                                    : ag_tensor_from(t, AG_SHAPE(count, m->cols),
+                                                     m->values + (size_t)start * m->cols);
+        const ag_tensor *logits = probe_logits(t, p, c, x, NULL);  /* [count, K] */
+        for (int i = 0; i < count; i++) {
             const ag_real *row = logits->value + (size_t)i * classes;
             int best = 0;
             for (int k = 1; k < classes; k++)
                 if (row[k] > row[best]) best = k;
-            correct += best == labels[start + i];
+            correct += best == labels[rows != NULL ? rows[start + i] : start + i];
         }
     }
     ag_tape_set_training(t, 1);
-    return (double)correct / m->rows;
+    return (double)correct / n;
 }
 static ag_tensor *weight_penalty(ag_tape *t, const probe_net *p, const dim_probe_config *c)
 {
@@ -96,6 +106,75 @@ static ag_tensor *weight_penalty(ag_tape *t, const probe_net *p, const dim_probe
     if (c->kind == DIM_PROBE_MLP)
         sum = ag_add(t, sum, ag_sum(t, ag_mul(t, p->hidden.weight, p->hidden.weight)));
     return ag_scale(t, sum, 0.5 * c->weight_decay);
+}
+/* Make p from c's seed and train it with initial rate lr on the rows rows[0 .. n-1] of train.
+ * Returns the mean loss over the last epoch's steps. */
+static double probe_fit(probe_net *p, const dim_probe_config *c, double lr,
+                        const dim_feature_matrix *train, const int *train_labels,
+                        const int *rows_used, int n, int classes, ag_tape *t)
+{
+    ag_rng rng;
+    ag_rng_seed(&rng, c->seed);
+    probe_init(p, c, train->cols, classes, &rng);
+    ag_adam *adam = ag_adam_new(&p->params, lr, 0.9, 0.999, 1e-8);
+    int batch = c->batch < n ? c->batch : n;
+    int steps_per_epoch = n / batch;
+    long total_steps = (long)steps_per_epoch * c->epochs, step = 0;
+    int *order = malloc((size_t)n * sizeof *order);          /* [n] */
+    int *labels = malloc((size_t)batch * sizeof *labels);    /* [batch] */
+    if (order == NULL || labels == NULL) ag_fatal("dim_probe_run: out of memory");
+    memcpy(order, rows_used, (size_t)n * sizeof *order);
+
+    double epoch_loss = 0;
+    for (int epoch = 0; epoch < c->epochs; epoch++) {
+        ag_rng_shuffle(&rng, order, n);
+        epoch_loss = 0;
+        for (int s = 0; s < steps_per_epoch; s++, step++) {
+            const int *rows = order + (size_t)s * batch;
+            ag_tape_reset(t);
+            ag_tensor *x = rows_on_tape(t, train, rows, batch);               /* [B, D] */
+            for (int b = 0; b < batch; b++) labels[b] = train_labels[rows[b]];
+            ag_tensor *logits = probe_logits(t, p, c, x, &rng);              /* [B, K] */
+            ag_tensor *loss = ag_cross_entropy(t, logits, labels);          /* log-softmax inside */
+            epoch_loss += loss->value[0];
+            if (c->weight_decay > 0) loss = ag_add(t, loss, weight_penalty(t, p, c));
+            ag_params_zero_grad(&p->params);
+            ag_backward(t, loss);
+            adam->lr = 0.5 * lr * (1 + cos(3.141592653589793 * (double)step / total_steps));
+            ag_adam_step(adam);
+        }
+    }
+    free(order);
+    free(labels);
+    ag_adam_free(adam);
+    return epoch_loss / steps_per_epoch;
+}
+/* The candidate rate of c with the best accuracy on held-out training rows after a training on
+ * the others; each candidate's accuracy goes to r->holdout_accuracy. */
+static double choose_rate(const dim_probe_config *c, const dim_feature_matrix *train,
+                          const int *train_labels, int classes, ag_tape *t, dim_probe_result *r)
+{
+    int held = (int)ceil(c->holdout * train->rows);
+    if (train->rows - held < 2) return c->lr_grid[0];
+    int *perm = malloc((size_t)train->rows * sizeof *perm);  /* [rows] held out, then the rest */
+    if (perm == NULL) ag_fatal("dim_probe_run: out of memory");
+    for (int i = 0; i < train->rows; i++) perm[i] = i;
+    ag_rng split;
+    ag_rng_seed(&split, c->seed ^ 0x9e3779b97f4a7c15u);
+    ag_rng_shuffle(&split, perm, train->rows);
+
+    int best = 0;
+    for (int i = 0; i < c->lr_candidates; i++) {
+        probe_net p;
+        probe_fit(&p, c, c->lr_grid[i], train, train_labels, perm + held, train->rows - held,
+                  classes, t);
+        r->holdout_accuracy[i] = probe_accuracy(&p, c, t, train, train_labels, perm, held,
+                                                classes);
+        if (r->holdout_accuracy[i] > r->holdout_accuracy[best]) best = i;
+        ag_params_free(&p.params);
+    }
+    free(perm);
+    return c->lr_grid[best];
 }
 static const size_t PROBE_TAPE_LIMIT = (size_t)4 << 30;
 
@@ -106,11 +185,16 @@ static void check_probe_inputs(const dim_probe_config *c, const dim_feature_matr
         ag_fatal("dim_probe_run: %d training rows of %d features, %d test rows of %d, "
                  "%d classes; need 2 or more training rows, matching widths, 2 or more classes",
                  train->rows, train->cols, test->rows, test->cols, classes);
+    int rates_ok = c->lr_candidates <= DIM_PROBE_MAX_LR_CANDIDATES;
+    for (int i = 0; i < c->lr_candidates && rates_ok; i++) rates_ok = c->lr_grid[i] > 0;
     if (c->epochs < 1 || c->batch < 2 || !(c->lr > 0) || !(c->dropout >= 0 && c->dropout < 1)
-        || !(c->weight_decay >= 0) || (c->kind == DIM_PROBE_MLP && c->hidden < 1))
+        || !(c->weight_decay >= 0) || (c->kind == DIM_PROBE_MLP && c->hidden < 1) || !rates_ok
+        || !(c->holdout > 0 && c->holdout < 1))
         ag_fatal("dim_probe_run: epochs %d, batch %d, lr %g, dropout %g, weight decay %g, "
-                 "hidden %d: epochs >= 1, batch >= 2, lr > 0, dropout in [0, 1)",
-                 c->epochs, c->batch, c->lr, c->dropout, c->weight_decay, c->hidden);
+                 "hidden %d, %d candidate rates, holdout %g: epochs >= 1, batch >= 2, lr > 0, "
+                 "dropout in [0, 1), at most %d candidate rates, each > 0, holdout in (0, 1)",
+                 c->epochs, c->batch, c->lr, c->dropout, c->weight_decay, c->hidden,
+                 c->lr_candidates, c->holdout, DIM_PROBE_MAX_LR_CANDIDATES);
 }
 
 dim_probe_result dim_probe_run(const dim_probe_config *c, const dim_feature_matrix *train,
@@ -118,47 +202,20 @@ dim_probe_result dim_probe_run(const dim_probe_config *c, const dim_feature_matr
                                const int *test_labels, int classes)
 {
     check_probe_inputs(c, train, test, classes);
-    ag_rng rng;
-    ag_rng_seed(&rng, c->seed);
-    probe_net p;
-    probe_init(&p, c, train->cols, classes, &rng);
-    ag_adam *adam = ag_adam_new(&p.params, c->lr, 0.9, 0.999, 1e-8);
-    ag_tape *t = ag_tape_new_growing(PROBE_TAPE_LIMIT);
-    int batch = c->batch < train->rows ? c->batch : train->rows;
-    int steps_per_epoch = train->rows / batch;
-    long total_steps = (long)steps_per_epoch * c->epochs, step = 0;
-    int *order = malloc((size_t)train->rows * sizeof *order);  /* [rows] */
-    int *labels = malloc((size_t)batch * sizeof *labels);      /* [batch] */
-    if (order == NULL || labels == NULL) ag_fatal("dim_probe_run: out of memory");
-    for (int i = 0; i < train->rows; i++) order[i] = i;
-
-    double epoch_loss = 0;
-    for (int epoch = 0; epoch < c->epochs; epoch++) {
-        ag_rng_shuffle(&rng, order, train->rows);
-        epoch_loss = 0;
-        for (int s = 0; s < steps_per_epoch; s++, step++) {
-            const int *rows = order + (size_t)s * batch;
-            ag_tape_reset(t);
-            ag_tensor *x = rows_on_tape(t, train, rows, batch);               /* [B, D] */
-            for (int b = 0; b < batch; b++) labels[b] = train_labels[rows[b]];
-            ag_tensor *logits = probe_logits(t, &p, c, x, &rng);             /* [B, K] */
-            ag_tensor *loss = ag_cross_entropy(t, logits, labels);          /* log-softmax inside */
-            epoch_loss += loss->value[0];
-            if (c->weight_decay > 0) loss = ag_add(t, loss, weight_penalty(t, &p, c));
-            ag_params_zero_grad(&p.params);
-            ag_backward(t, loss);
-            adam->lr = 0.5 * c->lr * (1 + cos(3.141592653589793 * (double)step / total_steps));
-            ag_adam_step(adam);
-        }
-    }
     dim_probe_result r;
-    r.final_loss = epoch_loss / steps_per_epoch;
-    r.train_accuracy = probe_accuracy(&p, c, t, train, train_labels, classes);
-    r.test_accuracy = probe_accuracy(&p, c, t, test, test_labels, classes);
-    free(order);
-    free(labels);
-    ag_tape_free(t);
-    ag_adam_free(adam);
+    memset(&r, 0, sizeof r);
+    ag_tape *t = ag_tape_new_growing(PROBE_TAPE_LIMIT);
+    int *all = malloc((size_t)train->rows * sizeof *all);  /* [rows] 0, 1, .. */
+    if (all == NULL) ag_fatal("dim_probe_run: out of memory");
+    for (int i = 0; i < train->rows; i++) all[i] = i;
+
+    r.lr = c->lr_candidates >= 2 ? choose_rate(c, train, train_labels, classes, t, &r) : c->lr;
+    probe_net p;
+    r.final_loss = probe_fit(&p, c, r.lr, train, train_labels, all, train->rows, classes, t);
+    r.train_accuracy = probe_accuracy(&p, c, t, train, train_labels, NULL, train->rows, classes);
+    r.test_accuracy = probe_accuracy(&p, c, t, test, test_labels, NULL, test->rows, classes);
     ag_params_free(&p.params);
+    free(all);
+    ag_tape_free(t);
     return r;
 }

@@ -349,6 +349,7 @@ START_TEST(linear_probe_separates_a_separable_problem)
     c.epochs = 60;
     c.batch = 64;
     c.lr = 0.05;
+    c.lr_candidates = 0;
     dim_probe_result r = dim_probe_run(&c, &p.train, p.train_labels, &p.test, p.test_labels, 3);
     ck_assert_msg(r.test_accuracy >= 0.99, "test accuracy %.4f on a separable problem",
                   r.test_accuracy);
@@ -386,6 +387,7 @@ START_TEST(mlp_probe_beats_the_linear_probe_on_xor)
     c.epochs = 30;
     c.batch = 64;
     c.lr = 0.01;
+    c.lr_candidates = 0;
     dim_probe_result linear = dim_probe_run(&c, &p.train, p.train_labels, &p.test,
                                             p.test_labels, 2);
     dim_probe_defaults(&c, DIM_PROBE_MLP);
@@ -398,6 +400,50 @@ START_TEST(mlp_probe_beats_the_linear_probe_on_xor)
     ck_assert_msg(mlp.test_accuracy > 0.93, "MLP probe %.4f on XOR", mlp.test_accuracy);
     ck_assert_msg(mlp.test_accuracy > linear.test_accuracy + 0.25, "MLP %.4f, linear %.4f",
                   mlp.test_accuracy, linear.test_accuracy);
+    free_problem(&p);
+}
+END_TEST
+
+/* With a rate too small to learn anything in 10 epochs and a workable one, the held-out rows
+ * pick the workable one; the probe then reported is exactly the one trained with that rate
+ * alone, and the choice does not depend on the test labels. */
+START_TEST(linear_probe_chooses_its_rate_on_held_out_training_rows)
+{
+    problem p;
+    make_problem(&p, RULE_SEPARABLE, 1000, 500, 5, 15);
+    dim_probe_config c;
+    dim_probe_defaults(&c, DIM_PROBE_LINEAR);
+    ck_assert_int_ge(c.lr_candidates, 2);  /* the linear probe chooses by default */
+    c.epochs = 10;
+    c.batch = 32;
+    c.lr_candidates = 2;
+    c.lr_grid[0] = 1e-7;
+    c.lr_grid[1] = 0.05;
+    dim_probe_result chosen = dim_probe_run(&c, &p.train, p.train_labels, &p.test,
+                                            p.test_labels, 3);
+    ck_assert_msg(chosen.lr == 0.05, "chose lr %g; held-out accuracy %.4f at 1e-7, %.4f at 0.05",
+                  chosen.lr, chosen.holdout_accuracy[0], chosen.holdout_accuracy[1]);
+    ck_assert_msg(chosen.holdout_accuracy[1] > 0.9 && chosen.holdout_accuracy[0] < 0.8,
+                  "held-out accuracy %.4f at 1e-7, %.4f at 0.05", chosen.holdout_accuracy[0],
+                  chosen.holdout_accuracy[1]);
+
+    c.lr = 0.05;
+    c.lr_candidates = 0;
+    dim_probe_result alone = dim_probe_run(&c, &p.train, p.train_labels, &p.test,
+                                           p.test_labels, 3);
+    ck_assert_msg(alone.final_loss == chosen.final_loss
+                  && alone.test_accuracy == chosen.test_accuracy,
+                  "the chosen probe (loss %.9g, test %.4f) is not the probe trained with its "
+                  "rate alone (loss %.9g, test %.4f)", chosen.final_loss, chosen.test_accuracy,
+                  alone.final_loss, alone.test_accuracy);
+
+    for (int i = 0; i < p.test.rows; i++) p.test_labels[i] = 0;  /* other test labels */
+    c.lr_candidates = 2;
+    dim_probe_result blind = dim_probe_run(&c, &p.train, p.train_labels, &p.test,
+                                           p.test_labels, 3);
+    ck_assert_msg(blind.lr == chosen.lr && blind.holdout_accuracy[0] == chosen.holdout_accuracy[0]
+                  && blind.holdout_accuracy[1] == chosen.holdout_accuracy[1],
+                  "the test labels changed the choice of the rate");
     free_problem(&p);
 }
 END_TEST
@@ -577,6 +623,7 @@ Suite *eval_suite(void)
     tcase_add_test(probes, linear_probe_separates_a_separable_problem);
     tcase_add_test(probes, linear_probe_is_at_chance_on_random_labels);
     tcase_add_test(probes, mlp_probe_beats_the_linear_probe_on_xor);
+    tcase_add_test(probes, linear_probe_chooses_its_rate_on_held_out_training_rows);
     tcase_add_test(probes, probes_are_deterministic);
     suite_add_tcase(s, probes);
     TCase *features = tcase_create("features");
