@@ -7,8 +7,9 @@
 #
 # JOBS runs train side by side, THREADS OpenMP threads each: on 2 cores, three runs of one
 # thread keep both cores busier than one run of two (small steps parallelise imperfectly).
-# Each run leaves OUT/NAME/{train.tsv,model.ckpt,eval.tsv,train.log,eval.log}; the small files
-# are what experiments/results/table1/ keeps (the 102 MB checkpoints are not committed).
+# Each run leaves OUT/NAME/{train.tsv,model.ckpt,eval.tsv,train.log,eval.log}, the baselines
+# OUT/baselines/{raw,random}.{tsv,log}; the small files are what experiments/results/table1/
+# keeps (the 102 MB checkpoints are not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIM=${DIM:-build/dim}
@@ -48,6 +49,17 @@ for c in "${configs[@]}"; do
   if [ "$running" -ge "$JOBS" ]; then wait -n; running=$((running - 1)); fi
 done
 wait
+
+# The two baselines of the table, measured with the same probes: the raw pixels, and the randomly
+# initialised encoder every run above started from (seed 0).
+mkdir -p "$OUT/baselines"
+: > "$OUT/baselines/command"
+for b in raw random; do
+  echo "$DIM eval --baseline $b --data $DATA --probes linear,mlp --threads $THREADS" \
+       "--tsv $OUT/baselines/$b.tsv" >> "$OUT/baselines/command"
+  "$DIM" eval --baseline "$b" --data "$DATA" --probes linear,mlp --threads "$THREADS" \
+    --tsv "$OUT/baselines/$b.tsv" > "$OUT/baselines/$b.log" 2>&1
+done
 
 # One table in the shape of the paper's Table 1: a row per model, with the epochs its encoder was
 # trained for (from eval.log: a run stopped early is evaluated from its last checkpoint), then a
