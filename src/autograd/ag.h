@@ -40,9 +40,16 @@ typedef enum ag_action { AG_FORWARD, AG_BACKWARD } ag_action;
 
 typedef void (*ag_op_fn)(ag_node *node, ag_action action);
 
+/* What ag_node_new does to an op's output before the forward runs. */
+typedef enum ag_output_start {
+    AG_OUTPUT_ZEROED,     /* zeroed: the forward may add into it or leave entries at zero */
+    AG_OUTPUT_ASSIGNED    /* left as it is: the forward assigns every entry */
+} ag_output_start;
+
 typedef struct ag_op {
     const char *name;  /* "conv2d": in error messages, DOT drawings and gradient checks */
     ag_op_fn run;      /* AG_FORWARD: fill out->value; AG_BACKWARD: add to in[k]->grad */
+    ag_output_start output_start;  /* AG_OUTPUT_ASSIGNED: the forward writes all of out */
 } ag_op;
 
 struct ag_node {

@@ -178,7 +178,7 @@ static void add_run(ag_node *n, ag_action action)
     add_scaled_adjoint(n, 1, 1);
 }
 
-const ag_op ag_op_add = { "add", add_run };
+const ag_op ag_op_add = { "add", add_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
@@ -199,7 +199,7 @@ static void sub_run(ag_node *n, ag_action action)
     add_scaled_adjoint(n, 1, -1);
 }
 
-const ag_op ag_op_sub = { "sub", sub_run };
+const ag_op ag_op_sub = { "sub", sub_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
@@ -229,7 +229,7 @@ static void mul_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_mul = { "mul", mul_run };
+const ag_op ag_op_mul = { "mul", mul_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
@@ -259,7 +259,7 @@ static void div_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_div = { "div", div_run };
+const ag_op ag_op_div = { "div", div_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
@@ -286,7 +286,7 @@ static void scale_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_scale = { "scale", scale_run };
+const ag_op ag_op_scale = { "scale", scale_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_scale(ag_tape *t, ag_tensor *x, double c)
 {
@@ -309,7 +309,7 @@ static void add_scalar_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_add_scalar = { "add_scalar", add_scalar_run };
+const ag_op ag_op_add_scalar = { "add_scalar", add_scalar_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_add_scalar(ag_tape *t, ag_tensor *x, double c)
 {
@@ -331,7 +331,7 @@ static void neg_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_neg = { "neg", neg_run };
+const ag_op ag_op_neg = { "neg", neg_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_neg(ag_tape *t, ag_tensor *x)
 {
@@ -353,7 +353,7 @@ static void exp_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_exp = { "exp", exp_run };
+const ag_op ag_op_exp = { "exp", exp_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_exp(ag_tape *t, ag_tensor *x)
 {
@@ -376,7 +376,7 @@ static void log_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_log = { "log", log_run };
+const ag_op ag_op_log = { "log", log_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_log(ag_tape *t, ag_tensor *x)
 {
@@ -398,7 +398,7 @@ static void relu_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_relu = { "relu", relu_run };
+const ag_op ag_op_relu = { "relu", relu_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_relu(ag_tape *t, ag_tensor *x)
 {
@@ -422,7 +422,7 @@ static void leaky_relu_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_leaky_relu = { "leaky_relu", leaky_relu_run };
+const ag_op ag_op_leaky_relu = { "leaky_relu", leaky_relu_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope)
 {
@@ -456,7 +456,7 @@ static void sigmoid_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_sigmoid = { "sigmoid", sigmoid_run };
+const ag_op ag_op_sigmoid = { "sigmoid", sigmoid_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x)
 {
@@ -479,7 +479,7 @@ static void tanh_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_tanh = { "tanh", tanh_run };
+const ag_op ag_op_tanh = { "tanh", tanh_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x)
 {
@@ -504,7 +504,7 @@ static void softplus_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_softplus = { "softplus", softplus_run };
+const ag_op ag_op_softplus = { "softplus", softplus_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x)
 {

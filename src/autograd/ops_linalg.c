@@ -57,7 +57,7 @@ static void matmul_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_matmul = { "matmul", matmul_run };
+const ag_op ag_op_matmul = { "matmul", matmul_run, AG_OUTPUT_ASSIGNED };
 ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b, int trans_a, int trans_b)
 {
     char sa[AG_SHAPE_STR_SIZE], sb[AG_SHAPE_STR_SIZE];
@@ -97,7 +97,7 @@ static void linear_run(ag_node *n, ag_action action)
         add_column_sums(N, out, y->grad, b->grad);
 }
 
-const ag_op ag_op_linear = { "linear", linear_run };
+const ag_op ag_op_linear = { "linear", linear_run, AG_OUTPUT_ASSIGNED };
 ag_tensor *ag_linear(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *b)
 {
     char sx[AG_SHAPE_STR_SIZE], sw[AG_SHAPE_STR_SIZE], sb[AG_SHAPE_STR_SIZE];
@@ -275,7 +275,7 @@ static void conv2d_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_conv2d = { "conv2d", conv2d_run };
+const ag_op ag_op_conv2d = { "conv2d", conv2d_run, AG_OUTPUT_ASSIGNED };
 ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *b, int stride,
                      int padding)
 {

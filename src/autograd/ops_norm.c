@@ -186,7 +186,7 @@ static void batch_norm_run(ag_node *n, ag_action action)
         batch_norm_backward(n);
 }
 
-const ag_op ag_op_batch_norm = { "batch_norm", batch_norm_run };
+const ag_op ag_op_batch_norm = { "batch_norm", batch_norm_run, AG_OUTPUT_ASSIGNED };
 static void check_channel_tensor(const char *op, const char *what, const ag_tensor *v,
                                  const ag_tensor *x)
 {
@@ -314,7 +314,7 @@ static void layer_norm_run(ag_node *n, ag_action action)
         layer_norm_backward(n);
 }
 
-const ag_op ag_op_layer_norm = { "layer_norm", layer_norm_run };
+const ag_op ag_op_layer_norm = { "layer_norm", layer_norm_run, AG_OUTPUT_ASSIGNED };
 static void check_row_tensor(const char *what, const ag_tensor *v, const ag_tensor *x)
 {
     char vs[AG_SHAPE_STR_SIZE], xs[AG_SHAPE_STR_SIZE];
@@ -368,7 +368,7 @@ static void dropout_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_dropout = { "dropout", dropout_run };
+const ag_op ag_op_dropout = { "dropout", dropout_run, AG_OUTPUT_ASSIGNED };
 
 ag_tensor *ag_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng)
 {

@@ -2,11 +2,19 @@
  * Tangled from doc/10-engine.nw: edit the book, not this file. */
 #include "ag.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { AG_ALIGN = 64 };
+#if !defined(AG_POISON_OUTPUTS) && defined(__SANITIZE_ADDRESS__)
+#define AG_POISON_OUTPUTS 1
+#elif !defined(AG_POISON_OUTPUTS) && defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AG_POISON_OUTPUTS 1
+#endif
+#endif
 
 static void default_error_handler(const char *message)
 {
@@ -160,21 +168,31 @@ static ag_tensor *tensor_header_on_tape(ag_tape *t, int ndim, const int *shape, 
     return x;
 }
 
-static ag_tensor *tensor_on_tape(ag_tape *t, int ndim, const int *shape, const char *who)
+/* A tensor on the tape with a value buffer, zeroed unless the caller will assign every entry. */
+static ag_tensor *tensor_on_tape(ag_tape *t, int ndim, const int *shape, const char *who,
+                                 ag_output_start start)
 {
     ag_tensor *x = tensor_header_on_tape(t, ndim, shape, who);
-    x->value = ag_arena_calloc(t, (size_t)x->size * sizeof(ag_real));
+    size_t bytes = (size_t)x->size * sizeof(ag_real);
+    if (start == AG_OUTPUT_ZEROED) {
+        x->value = ag_arena_calloc(t, bytes);
+    } else {
+        x->value = ag_arena_alloc(t, bytes);
+        #ifdef AG_POISON_OUTPUTS
+        for (long i = 0; i < x->size; i++) x->value[i] = (ag_real)NAN;
+        #endif
+    }
     return x;
 }
 
 ag_tensor *ag_tensor_new(ag_tape *t, int ndim, const int *shape)
 {
-    return tensor_on_tape(t, ndim, shape, "ag_tensor_new");
+    return tensor_on_tape(t, ndim, shape, "ag_tensor_new", AG_OUTPUT_ZEROED);
 }
 
 ag_tensor *ag_tensor_from(ag_tape *t, int ndim, const int *shape, const ag_real *values)
 {
-    ag_tensor *x = tensor_on_tape(t, ndim, shape, "ag_tensor_from");
+    ag_tensor *x = tensor_on_tape(t, ndim, shape, "ag_tensor_from", AG_OUTPUT_ASSIGNED);
     memcpy(x->value, values, (size_t)x->size * sizeof(ag_real));
     return x;
 }
@@ -314,7 +332,8 @@ ag_node *ag_node_new(ag_tape *t, const ag_op *op, int ninputs, ag_tensor *const 
     for (int k = 0; k < ninputs; k++) /* before allocating: a dead input's memory is reused */
         check_alive(t, op, inputs[k], k);
     t->current_op = op->name;
-    return record_node(t, op, ninputs, inputs, tensor_on_tape(t, out_ndim, out_shape, op->name));
+    ag_tensor *out = tensor_on_tape(t, out_ndim, out_shape, op->name, op->output_start);
+    return record_node(t, op, ninputs, inputs, out);
 }
 
 ag_node *ag_node_new_view(ag_tape *t, const ag_op *op, ag_tensor *x, int out_ndim,

@@ -249,6 +249,46 @@ START_TEST(test_reset_reuses_the_same_memory)
 }
 END_TEST
 
+/* An op whose forward adds into its output relies on ag_node_new zeroing it, also when the
+ * arena memory it gets held another step's numbers; an op that says it assigns every entry
+ * gets the memory as it is (NaN under AddressSanitizer, so a forgotten entry shows). */
+static void accumulate_run(ag_node *n, ag_action a)
+{
+    if (a != AG_FORWARD) return;
+    for (long i = 0; i < n->out->size; i++) n->out->value[i] += n->in[0]->value[i];
+}
+
+static void assign_first_run(ag_node *n, ag_action a)
+{
+    if (a == AG_FORWARD) n->out->value[0] = n->in[0]->value[0];
+}
+
+static const ag_op accumulate_op = { "accumulate", accumulate_run, AG_OUTPUT_ZEROED };
+static const ag_op assign_first_op = { "assign_first", assign_first_run, AG_OUTPUT_ASSIGNED };
+
+START_TEST(test_node_output_is_zeroed_unless_the_op_assigns_it)
+{
+    ag_tape *t = ag_tape_new(1 << 16);
+    const ag_real dirt[8] = { 7, 7, 7, 7, 7, 7, 7, 7 }, ones[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+    ag_tensor *x = ag_tensor_from(t, AG_SHAPE(8), ones);
+    ag_tensor *old = ag_tensor_from(t, AG_SHAPE(8), dirt); /* where the next step's y will be */
+    ag_tape_reset(t);
+    x = ag_tensor_from(t, AG_SHAPE(8), ones);
+    ag_tensor *y = ag_node_forward(ag_node_new(t, &accumulate_op, 1, &x, 1, x->shape));
+    ck_assert_ptr_eq(y->value, old->value); /* the arena handed out the dirtied memory again */
+    for (int i = 0; i < 8; i++) ck_assert(y->value[i] == 1);
+
+    ag_tape_reset(t);
+    x = ag_tensor_from(t, AG_SHAPE(8), ones);
+    ag_tensor *z = ag_node_forward(ag_node_new(t, &assign_first_op, 1, &x, 1, x->shape));
+    ck_assert(z->value[0] == 1);
+#ifdef __SANITIZE_ADDRESS__
+    for (int i = 1; i < 8; i++) ck_assert_msg(isnan(z->value[i]), "entry %d is not NaN", i);
+#endif
+    ag_tape_free(t);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------- */
 /* Gradient accumulation and skipping                                                         */
 /* ---------------------------------------------------------------------------------------- */
@@ -561,6 +601,7 @@ Suite *engine_suite(void)
 
     TCase *tape = tcase_create("tape");
     tcase_add_test(tape, test_reset_reuses_the_same_memory);
+    tcase_add_test(tape, test_node_output_is_zeroed_unless_the_op_assigns_it);
     tcase_add_test(tape, test_tensor_used_twice_in_one_op_gets_both_contributions);
     tcase_add_test(tape, test_tensor_used_in_two_branches_gets_the_sum);
     tcase_add_test(tape, test_backward_skips_tensors_without_grad);
