@@ -388,6 +388,52 @@ static void gemm_blocked(int trans_a, int trans_b, int m, int n, int k, ag_real 
     free(a_panel);
     free(b_block);
 }
+enum { /* entries of C whose running sums advance together, when x is read ... */
+    VECTOR_BLOCK = 1024,       /* ... along the block: whole rows of 4 KiB at most */
+    VECTOR_BLOCK_STRIDED = 8   /* ... across rows: a few rows, each its own stream */
+};
+#ifdef GEMM_AVX2 /* the vector kernel always fuses; so must this path */
+#ifdef AG_DOUBLE
+#define TILE_MULTIPLY_ADD(a, b, c) fma(a, b, c)
+#else
+#define TILE_MULTIPLY_ADD(a, b, c) fmaf(a, b, c)
+#endif
+#else
+#define TILE_MULTIPLY_ADD(a, b, c) MULTIPLY_ADD(a, b, c)
+#endif
+
+/* C = alpha op(A) op(B) + beta C when m == 1 or n == 1, with the arithmetic of the tiles.
+ * Entry e of the block is C[e * ce]; op(A) op(B)'s term p of it is x[e * xe + p * xp] times
+ * y[p * yp], x being the operand that varies along the block (B for a row, A for a column). */
+static void gemm_vector(int entries, int k, ag_real alpha, const ag_real *x, long xe, long xp,
+                        const ag_real *y, long yp, ag_real beta, ag_real *C, long ce)
+{
+    int size = xe == 1 ? VECTOR_BLOCK : VECTOR_BLOCK_STRIDED;
+    int blocks = (entries + size - 1) / size;
+#pragma omp parallel for schedule(static) if (2.0 * entries * k >= GEMM_PARALLEL_MIN_FLOPS)
+    for (int block = 0; block < blocks; block++) {
+        int e0 = block * size;
+        int count = entries - e0 < size ? entries - e0 : size;
+        const ag_real *xb = x + e0 * xe;
+        ag_real *cb = C + e0 * ce;
+        for (int p0 = 0; p0 < k; p0 += KC) {
+            int kc = k - p0 < KC ? k - p0 : KC;
+            ag_real beta_here = p0 == 0 ? beta : 1, t[VECTOR_BLOCK]; /* [count] */
+            for (int e = 0; e < count; e++) t[e] = 0;
+            for (int p = p0; p < p0 + kc; p++) {
+                ag_real yp_value = y[p * yp];
+                const ag_real *xp_column = xb + p * xp;
+#pragma omp simd
+                for (int e = 0; e < count; e++)
+                    t[e] = TILE_MULTIPLY_ADD(xp_column[e * xe], yp_value, t[e]);
+            }
+            if (beta_here == 0)
+                for (int e = 0; e < count; e++) cb[e * ce] = alpha * t[e];
+            else
+                for (int e = 0; e < count; e++) cb[e * ce] = alpha * t[e] + beta_here * cb[e * ce];
+        }
+    }
+}
 #endif
 
 static void check_gemm_arguments(int trans_a, int trans_b, int m, int n, int k, int lda,
@@ -424,6 +470,13 @@ void ag_gemm(int trans_a, int trans_b, int m, int n, int k, ag_real alpha,
     CBLAS_GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
-    gemm_blocked(trans_a != 0, trans_b != 0, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (n == 1) /* a column: entry i is row i of op(A) times op(B) */
+        gemm_vector(m, k, alpha, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, trans_b ? 1 : ldb,
+                    beta, C, ldc);
+    else if (m == 1) /* a row: entry j is op(A) times column j of op(B) */
+        gemm_vector(n, k, alpha, B, trans_b ? ldb : 1, trans_b ? 1 : ldb, A, trans_a ? lda : 1,
+                    beta, C, 1);
+    else
+        gemm_blocked(trans_a != 0, trans_b != 0, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
 }

@@ -122,12 +122,70 @@ static double adjoint_through_broadcast(const ag_node *n, const broadcast_view *
     return sum;
 }
 
+enum { BROADCAST_ROW_BLOCK = 256 }; /* running sums kept at once, in doubles on the stack */
+
+/* gx += the adjoint of input k, when its last dimension is the output's own (not repeated):
+ * for each row of input k, the same sums as adjoint_through_broadcast, a block at a time. */
+static void add_row_adjoints_through_broadcast(ag_node *n, const broadcast_view *v, int k,
+                                               binary_kind kind)
+{
+    int dims[AG_MAX_DIMS];
+    right_aligned(n->in[k], dims);
+    const int width = v->out[3];
+    const long rows = n->in[k]->size / width;
+    const ag_real *a = n->in[0]->value, *b = n->in[1]->value, *gy = n->out->grad;
+    const long *sa = v->stride[0], *sb = v->stride[1];
+    const int constant_partial = kind == BINARY_ADD || kind == BINARY_SUB;
+    const double sign = constant_partial ? binary_partial(kind, k, 0, 0) : 0;
+    ag_real *gx = n->in[k]->grad;  /* [rows, width] */
+#pragma omp parallel for if (n->out->size >= ELEMENTWISE_PARALLEL_MIN)
+    for (long r = 0; r < rows; r++) {
+        int begin[3], end[3];
+        long q = r;
+        for (int d = 2; d >= 0; d--) {  /* unravel the row r, as adjoint_through_broadcast does */
+            int j = (int)(q % dims[d]);
+            q /= dims[d];
+            begin[d] = dims[d] == 1 ? 0 : j;
+            end[d] = dims[d] == 1 ? v->out[d] : j + 1;
+        }
+        for (int c0 = 0; c0 < width; c0 += BROADCAST_ROW_BLOCK) {
+            int count = width - c0 < BROADCAST_ROW_BLOCK ? width - c0 : BROADCAST_ROW_BLOCK;
+            double sum[BROADCAST_ROW_BLOCK];  /* [count]: the running sums of gx[r, c0 + c] */
+            for (int c = 0; c < count; c++) sum[c] = 0;
+            for (int i0 = begin[0]; i0 < end[0]; i0++)
+                for (int i1 = begin[1]; i1 < end[1]; i1++)
+                    for (int i2 = begin[2]; i2 < end[2]; i2++) {
+                        long row = (((long)i0 * v->out[1] + i1) * v->out[2] + i2) * width + c0;
+                        const ag_real *g = gy + row;  /* [count]: the output's adjoints */
+                        if (constant_partial) {
+#pragma omp simd
+                            for (int c = 0; c < count; c++) sum[c] += (double)g[c] * sign;
+                            continue;
+                        }
+                        long ra = i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + c0 * sa[3];
+                        long rb = i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + c0 * sb[3];
+                        for (int c = 0; c < count; c++)
+                            sum[c] += (double)g[c]
+                                      * binary_partial(kind, k, a[ra + c * sa[3]],
+                                                       b[rb + c * sb[3]]);
+                    }
+            for (int c = 0; c < count; c++) gx[r * width + c0 + c] += (ag_real)sum[c];
+        }
+    }
+}
+
 static void broadcast_backward(ag_node *n, binary_kind kind)
 {
     broadcast_view v = view_of(n);
     for (int k = 0; k < 2; k++) {
         ag_tensor *x = n->in[k];
         if (!x->requires_grad) continue;
+        int dims[AG_MAX_DIMS];
+        right_aligned(x, dims);
+        if (dims[AG_MAX_DIMS - 1] == v.out[AG_MAX_DIMS - 1]) {
+            add_row_adjoints_through_broadcast(n, &v, k, kind);
+            continue;
+        }
         ag_real *gx = x->grad;  /* [size of input k] */
 #pragma omp parallel for if (n->out->size >= ELEMENTWISE_PARALLEL_MIN)
         for (long p = 0; p < x->size; p++)

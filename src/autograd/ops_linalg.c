@@ -5,14 +5,25 @@
 #include <limits.h>
 #include <string.h>
 
-/* sums[j] += sum over i of m[i*cols + j], for an m of rows x cols. */
+enum { COLUMN_SUM_BLOCK = 64 }; /* columns summed together, in doubles on the stack */
+
+/* sums[j] += sum over i of m[i*cols + j], for an m of rows x cols: each column's sum in the
+ * order i = 0, 1, ..., a block of columns at a time, walking m along its rows. */
 static void add_column_sums(int rows, int cols, const ag_real *m, ag_real *sums)
 {
+    int blocks = (cols + COLUMN_SUM_BLOCK - 1) / COLUMN_SUM_BLOCK;
 #pragma omp parallel for schedule(static) if ((long)rows * cols > 1 << 16)
-    for (int j = 0; j < cols; j++) {
-        double sum = 0;
-        for (int i = 0; i < rows; i++) sum += m[(long)i * cols + j];
-        sums[j] += (ag_real)sum;
+    for (int block = 0; block < blocks; block++) {
+        int j0 = block * COLUMN_SUM_BLOCK;
+        int count = cols - j0 < COLUMN_SUM_BLOCK ? cols - j0 : COLUMN_SUM_BLOCK;
+        double sum[COLUMN_SUM_BLOCK];  /* [count]: the running sums of columns j0.. */
+        for (int j = 0; j < count; j++) sum[j] = 0;
+        for (int i = 0; i < rows; i++) {
+            const ag_real *row = m + (long)i * cols + j0;
+#pragma omp simd
+            for (int j = 0; j < count; j++) sum[j] += row[j];
+        }
+        for (int j = 0; j < count; j++) sums[j0 + j] += (ag_real)sum[j];
     }
 }
 
@@ -190,33 +201,44 @@ static void images_to_patches(const conv_shape *s, const ag_real *x, ag_real *pa
         }
     }
 }
+enum { COL2IM_IMAGES = 16 }; /* images whose planes of one channel one task folds */
+
 /* dx [N, C, H, W] += the col2im of dpatches [R, N*L]: the adjoint of images_to_patches. */
 static void add_patches_to_images(const conv_shape *s, const ag_real *dpatches, ag_real *dx)
 {
+    int groups = (s->N + COL2IM_IMAGES - 1) / COL2IM_IMAGES;
 #pragma omp parallel for collapse(2) schedule(static) if ((long)s->R * s->NL > 1 << 15)
-    for (int n = 0; n < s->N; n++) {
-        for (int c = 0; c < s->C; c++) {
-            ag_real *plane = dx + ((long)n * s->C + c) * s->H * s->W;   /* [H, W] */
+    for (int c = 0; c < s->C; c++) {
+        for (int group = 0; group < groups; group++) {
+            int n0 = group * COL2IM_IMAGES;
+            int n1 = s->N - n0 < COL2IM_IMAGES ? s->N : n0 + COL2IM_IMAGES;
             if (is_pointwise(s)) {
-                const ag_real *piece = dpatches + (long)c * s->NL + (long)n * s->L;
-                for (int l = 0; l < s->L; l++) plane[l] += piece[l];
+                for (int n = n0; n < n1; n++) {
+                    ag_real *plane = dx + ((long)n * s->C + c) * s->H * s->W;   /* [H, W] */
+                    const ag_real *piece = dpatches + (long)c * s->NL + (long)n * s->L;
+                    for (int l = 0; l < s->L; l++) plane[l] += piece[l];
+                }
                 continue;
             }
             for (int i = 0; i < s->KH; i++) {
                 for (int j = 0; j < s->KW; j++) {
                     int r = (c * s->KH + i) * s->KW + j, v_lo, v_hi, stride = s->stride;
-                    const ag_real *piece = dpatches + (long)r * s->NL + (long)n * s->L;
+                    int shift = j - s->padding; /* input column of v: v*stride + shift */
                     columns_inside(s->OW, s->W, stride, s->padding, j, &v_lo, &v_hi);
-                    for (int u = 0; u < s->OH; u++) {
-                        int h = u * stride - s->padding + i;
-                        if (h < 0 || h >= s->H) continue;
-                        ag_real *row = plane + h * s->W;
-                        const ag_real *from = piece + u * s->OW;
-                        int shift = j - s->padding; /* input column of v: v*stride + shift */
-                        if (stride == 1)
-                            for (int v = v_lo; v < v_hi; v++) row[v + shift] += from[v];
-                        else
-                            for (int v = v_lo; v < v_hi; v++) row[v * stride + shift] += from[v];
+                    for (int n = n0; n < n1; n++) {
+                        ag_real *plane = dx + ((long)n * s->C + c) * s->H * s->W; /* [H, W] */
+                        const ag_real *piece = dpatches + (long)r * s->NL + (long)n * s->L;
+                        for (int u = 0; u < s->OH; u++) {
+                            int h = u * stride - s->padding + i;
+                            if (h < 0 || h >= s->H) continue;
+                            ag_real *row = plane + h * s->W;
+                            const ag_real *from = piece + u * s->OW;
+                            if (stride == 1)
+                                for (int v = v_lo; v < v_hi; v++) row[v + shift] += from[v];
+                            else
+                                for (int v = v_lo; v < v_hi; v++)
+                                    row[v * stride + shift] += from[v];
+                        }
                     }
                 }
             }

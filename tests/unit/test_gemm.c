@@ -6,7 +6,8 @@
  * left untouched); the edges: k = 1, m below the tile's 6 rows, n below its width, depths that
  * are not a multiple of the 8 steps of the vector transpose; beta = 0 ignoring NaN in C;
  * alpha = 0 not reading A and B; bit-identical results on 1, 2 and 3 threads, on shapes with
- * one block of rows (the linear layers at batch 64) and with many; and the errors for misuse.
+ * one block of rows (the linear layers at batch 64) and with many; one-row and one-column
+ * products, which skip the tiles, with the bits the tiles give; and the errors for misuse.
  * Also conv2d, whose unrolling (im2col) and folding (col2im) live in the same chapter, against
  * a direct loop, forward and backward, and bit-identical across thread counts. */
 #include <check.h>
@@ -256,6 +257,8 @@ START_TEST(test_gemm_same_bits_for_any_thread_count)
         { 2000, 1100, 1 },  /* k = 1 */
         { 150, 4110, 20 },  /* two blocks of columns (NC = 4096), two blocks of rows */
         { 290, 33, 263 },   /* two row blocks and a bit; depth not a multiple of 8 */
+        { 3000, 1, 700 },   /* one column: blocks of rows, one per task */
+        { 1, 2500, 600 },   /* one row: blocks of 1024 columns */
     };
     static const double alphas[] = { 1, -0.75, 2 }, betas[] = { 0, 1, 0.5 };
     ag_rng rng;
@@ -268,6 +271,61 @@ START_TEST(test_gemm_same_bits_for_any_thread_count)
                                               betas[(s + 2 * trans) % 3], (s + trans) % 3);
     ck_assert_msg(bad == 0, "%d failures (thread counts disagreeing or wrong entries, first "
                   "reported above)", bad);
+}
+END_TEST
+
+/* C with one row (m = 1) or one column (n = 1) takes a path of its own; each entry must have
+ * the bits the tiles give it. The same buffers with m = 2 (or n = 2) go through the tiles, and
+ * their first row (column) is compared with the one-row (one-column) product. */
+static int one_row_or_column_as_tiles(ag_rng *rng, int ta, int tb, int rows, int size, int k,
+                                      double alpha, double beta)
+{
+    int m = rows ? 2 : size, n = rows ? size : 2;
+    matrix A = ta ? matrix_new(k, m, 1, rng) : matrix_new(m, k, 1, rng);
+    matrix B = tb ? matrix_new(n, k, 2, rng) : matrix_new(k, n, 2, rng);
+    matrix C = matrix_new(m, n, 3, rng);
+    size_t bytes = (size_t)m * (size_t)C.ld * sizeof(ag_real);
+    ag_real *tiles = malloc(bytes), *vector = malloc(bytes);
+    ck_assert_ptr_nonnull(tiles);
+    ck_assert_ptr_nonnull(vector);
+    memcpy(tiles, C.values, bytes);
+    memcpy(vector, C.values, bytes);
+    ag_gemm(ta, tb, m, n, k, (ag_real)alpha, A.values, A.ld, B.values, B.ld, (ag_real)beta,
+            tiles, C.ld);
+    ag_gemm(ta, tb, rows ? 1 : m, rows ? n : 1, k, (ag_real)alpha, A.values, A.ld, B.values,
+            B.ld, (ag_real)beta, vector, C.ld);
+    int bad = 0;
+    for (int e = 0; e < size; e++) {
+        long at = rows ? e : (long)e * C.ld;
+        if (memcmp(&tiles[at], &vector[at], sizeof(ag_real)) != 0 && bad++ == 0)
+            fprintf(stderr, "ag_gemm(trans_a %d, trans_b %d, k %d, alpha %g, beta %g): entry %d "
+                    "of the one-%s product is %.9g, the tiles gave %.9g\n", ta, tb, k, alpha,
+                    beta, e, rows ? "row" : "column", (double)vector[at], (double)tiles[at]);
+    }
+    free(tiles);
+    free(vector);
+    free(A.values);
+    free(B.values);
+    free(C.values);
+    return bad;
+}
+
+START_TEST(test_gemm_one_row_or_column_has_the_bits_of_the_tiles)
+{
+    static const int sizes[] = { 2, 17, 1030 }, depths[] = { 1, 9, 256, 300, 700 };
+    static const double alphas[] = { 1, -0.75 }, betas[] = { 0, 1, 0.5 };
+    ag_rng rng;
+    ag_rng_seed(&rng, 8);
+    int bad = 0, runs = 0;
+    for (int rows = 0; rows < 2; rows++)
+        for (int s = 0; s < 3; s++)
+            for (int d = 0; d < 5; d++)
+                for (int trans = 0; trans < 4; trans++, runs++)
+                    bad += one_row_or_column_as_tiles(&rng, trans & 1, trans >> 1 & 1, rows,
+                                                      sizes[s], depths[d], alphas[runs % 2],
+                                                      betas[runs % 3]);
+    ck_assert_msg(bad == 0, "%d entries of one-row or one-column products differ from the "
+                  "tiles' (first one reported above)", bad);
 }
 END_TEST
 
@@ -488,6 +546,7 @@ Suite *gemm_suite(void)
     tcase_add_test(tc, test_gemm_alpha_zero_only_scales_c);
     tcase_add_test(tc, test_gemm_same_bits_for_any_thread_count);
     tcase_add_test(tc, test_gemm_matches_naive_loop_at_the_edges);
+    tcase_add_test(tc, test_gemm_one_row_or_column_has_the_bits_of_the_tiles);
     tcase_add_test(tc, test_conv2d_matches_direct_loop_and_thread_counts);
     tcase_add_test(tc, test_gemm_rejects_bad_arguments);
     suite_add_tcase(s, tc);
