@@ -26,34 +26,44 @@ fi
 
 rm -rf "$OUT"   # the demo's own scratch folder under build/
 mkdir -p "$OUT"
-echo "== dim train --data $DATA --preset dim-l --estimator infonce --epochs $EPOCHS"
-"$DIM" train --data "$DATA" --preset dim-l --estimator infonce --epochs "$EPOCHS" --out "$OUT/run"
-# The three evaluations are independent. A probe's steps are small and use two threads poorly,
-# so where the memory allows two of them at once (each holds the conv features of 70000 images,
-# 2.3 GB), they run side by side with one thread each: the same numbers (any thread count gives
-# the same bits), about a minute sooner on two cores. The demo's table has no use for the
-# I(X; Y) estimate, so it is skipped (dim eval without --no-mi prints it).
-echo "== dim eval: the trained encoder, the raw pixels and a random encoder ($PROBES probes)"
-evaluate() {  # name, then the options that say what to evaluate
-  local name=$1; shift
-  # shellcheck disable=SC2086  # an empty option is meant to vanish
-  "$DIM" eval "$@" --probes "$PROBES" --no-mi $thread_option --tsv "$OUT/$name.tsv" \
+evaluate() {  # name, threads, then the options that say what to evaluate
+  local name=$1 threads=$2; shift 2
+  "$DIM" eval "$@" --probes "$PROBES" --no-mi --threads "$threads" --tsv "$OUT/$name.tsv" \
     > "$OUT/$name.log" 2>&1 \
     || { echo "demo: dim eval $* failed:" >&2; cat "$OUT/$name.log" >&2; return 1; }
 }
+cores=$(nproc 2>/dev/null || echo 1)
+
+# The two baselines need no training, and training leaves part of the cores idle (its threads
+# wait for each other at the end of every parallel step). Where the memory allows an evaluation
+# beside training and then beside the trained encoder's (each holds the conv features of 70000
+# images, 2.3 GB), the baselines start now, on one thread at the lowest priority, so that they
+# take only the cycles training leaves; a probe's small steps use two threads poorly anyway. The
+# numbers are the same bits whatever the threads. Otherwise everything runs in turn. The demo's
+# table has no use for the I(X; Y) estimate, so it is skipped (dim eval without --no-mi gives it).
 available_kib=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo 2>/dev/null || echo 0)
+baselines_job=""
 if [ "${available_kib:-0}" -ge $((6 * 1024 * 1024)) ]; then
-  thread_option="--threads 1"
-  evaluate dim --ckpt "$OUT/run/model.ckpt" & dim_job=$!
-  evaluate random --baseline random --data "$DATA" & random_job=$!
-  evaluate raw --baseline raw --data "$DATA"
-  wait "$dim_job"
-  wait "$random_job"
+  echo "== dim eval: the raw pixels and a random encoder ($PROBES probes), beside training"
+  ( renice -n 19 -p "$BASHPID" > /dev/null
+    evaluate random 1 --baseline random --data "$DATA"
+    evaluate raw 1 --baseline raw --data "$DATA" ) &
+  baselines_job=$!
+  # If training fails, the baselines have nothing to stand beside: stop them too.
+  trap 'pkill -P "$baselines_job" 2> /dev/null || true; kill "$baselines_job" 2> /dev/null || true' \
+    EXIT
+fi
+echo "== dim train --data $DATA --preset dim-l --estimator infonce --epochs $EPOCHS"
+"$DIM" train --data "$DATA" --preset dim-l --estimator infonce --epochs "$EPOCHS" --out "$OUT/run"
+echo "== dim eval: the trained encoder ($PROBES probes)"
+evaluate dim "$cores" --ckpt "$OUT/run/model.ckpt"
+if [ -n "$baselines_job" ]; then
+  wait "$baselines_job"
+  trap - EXIT
 else
-  thread_option=""  # all cores
-  evaluate dim --ckpt "$OUT/run/model.ckpt"
-  evaluate raw --baseline raw --data "$DATA"
-  evaluate random --baseline random --data "$DATA"
+  echo "== dim eval: the raw pixels and a random encoder ($PROBES probes)"
+  evaluate raw "$cores" --baseline raw --data "$DATA"
+  evaluate random "$cores" --baseline random --data "$DATA"
 fi
 grep -h "probe (" "$OUT/dim.log" "$OUT/raw.log" "$OUT/random.log" >&2
 
