@@ -4,6 +4,9 @@
 
 #include <math.h>
 #include <stdlib.h>
+#if defined(__AVX__) && !defined(AG_DOUBLE)
+#include <immintrin.h> /* the four-lane Adam update below */
+#endif
 
 enum { OPTIM_PARALLEL_MIN = 1 << 14 }; /* smaller tensors are not worth waking threads for */
 
@@ -127,8 +130,6 @@ static void adam_update_scalar(const adam_constants *k, long n, ag_real *restric
 }
 
 #if defined(__AVX__) && !defined(AG_DOUBLE)
-#include <immintrin.h>
-
 static void adam_update(const adam_constants *k, long n, ag_real *restrict p,
                         const ag_real *restrict g, ag_real *restrict m, ag_real *restrict v)
 {
