@@ -73,8 +73,7 @@ static ag_tensor *rows_on_tape(ag_tape *t, const dim_feature_matrix *m, const in
                (size_t)m->cols * sizeof(ag_real));
     return x;
 }
-/* The fraction of the rows rows[0 .. n-1] of m (with rows NULL: rows 0 .. n-1) that p
- * classifies as labels says. */
+/* The fraction of the rows rows[0 .. n-1] of m that p classifies as labels says. */
 static double probe_accuracy(const probe_net *p, const dim_probe_config *c, ag_tape *t,
                              const dim_feature_matrix *m, const int *labels, const int *rows,
                              int n, int classes)
@@ -85,16 +84,14 @@ static double probe_accuracy(const probe_net *p, const dim_probe_config *c, ag_t
     for (int start = 0; start < n; start += EVAL_BATCH) {
         int count = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
         ag_tape_reset(t);
-        ag_tensor *x = rows != NULL ? rows_on_tape(t, m, rows + start, count)
-                                    : ag_tensor_from(t, AG_SHAPE(count, m->cols),
-                                                     m->values + (size_t)start * m->cols);
+        ag_tensor *x = rows_on_tape(t, m, rows + start, count);   /* [count, D] */
         const ag_tensor *logits = probe_logits(t, p, c, x, NULL);  /* [count, K] */
         for (int i = 0; i < count; i++) {
             const ag_real *row = logits->value + (size_t)i * classes;
             int best = 0;
             for (int k = 1; k < classes; k++)
                 if (row[k] > row[best]) best = k;
-            correct += best == labels[rows != NULL ? rows[start + i] : start + i];
+            correct += best == labels[rows[start + i]];
         }
     }
     ag_tape_set_training(t, 1);
@@ -205,15 +202,16 @@ dim_probe_result dim_probe_run(const dim_probe_config *c, const dim_feature_matr
     dim_probe_result r;
     memset(&r, 0, sizeof r);
     ag_tape *t = ag_tape_new_growing(PROBE_TAPE_LIMIT);
-    int *all = malloc((size_t)train->rows * sizeof *all);  /* [rows] 0, 1, .. */
+    int most = train->rows > test->rows ? train->rows : test->rows;
+    int *all = malloc((size_t)most * sizeof *all);  /* [most] 0, 1, ..: every row of a split */
     if (all == NULL) ag_fatal("dim_probe_run: out of memory");
-    for (int i = 0; i < train->rows; i++) all[i] = i;
+    for (int i = 0; i < most; i++) all[i] = i;
 
     r.lr = c->lr_candidates >= 2 ? choose_rate(c, train, train_labels, classes, t, &r) : c->lr;
     probe_net p;
     r.final_loss = probe_fit(&p, c, r.lr, train, train_labels, all, train->rows, classes, t);
-    r.train_accuracy = probe_accuracy(&p, c, t, train, train_labels, NULL, train->rows, classes);
-    r.test_accuracy = probe_accuracy(&p, c, t, test, test_labels, NULL, test->rows, classes);
+    r.train_accuracy = probe_accuracy(&p, c, t, train, train_labels, all, train->rows, classes);
+    r.test_accuracy = probe_accuracy(&p, c, t, test, test_labels, all, test->rows, classes);
     ag_params_free(&p.params);
     free(all);
     ag_tape_free(t);
