@@ -245,7 +245,8 @@ $(FIG_DIR)/%-probes.pdf: $(RESULTS)/%/eval.tsv doc/figures/probes.gp
 	@mkdir -p $(@D)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/probes.gp,$@)
 
-$(FIG_DIR)/table1.pdf: $(TABLE1_TSV) doc/figures/table1.gp
+# One rule for both formats: table1.gp picks the terminal from the extension of out.
+$(FIG_DIR)/table1.pdf $(FIG_DIR)/table1.svg: $(TABLE1_TSV) doc/figures/table1.gp
 	@mkdir -p $(FIG_DIR)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/table1.gp,$@)
 
@@ -311,10 +312,6 @@ $(FIG_DIR)/%.svg: doc/figures/%.dot
 $(FIG_DIR)/%-train.svg: $(RESULTS)/%/train.tsv doc/figures/train.gp
 	@mkdir -p $(@D)
 	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/train.gp,$@)
-
-$(FIG_DIR)/table1.svg: $(TABLE1_TSV) doc/figures/table1.gp
-	@mkdir -p $(FIG_DIR)
-	@$(call doc_tool,gnuplot,gnuplot -e "data='$<'; out='$@'" doc/figures/table1.gp,$@)
 
 $(FIG_DIR)/%-probes.svg: $(RESULTS)/%/eval.tsv doc/figures/probes.gp
 	@mkdir -p $(@D)
