@@ -26,11 +26,18 @@ fi
 
 rm -rf "$OUT"   # the demo's own scratch folder under build/
 mkdir -p "$OUT"
-evaluate() {  # name, threads, then the options that say what to evaluate
+# The dim eval of one contender, its table to OUT/NAME.tsv and its log to OUT/NAME.log: name,
+# threads, then what to evaluate. eval_command only sets the command line, run_eval, so that a
+# caller can also start it as a job of its own whose process is dim itself (and can be stopped).
+eval_command() {
   local name=$1 threads=$2; shift 2
-  "$DIM" eval "$@" --probes "$PROBES" --no-mi --threads "$threads" --tsv "$OUT/$name.tsv" \
-    > "$OUT/$name.log" 2>&1 \
-    || { echo "demo: dim eval $* failed:" >&2; cat "$OUT/$name.log" >&2; return 1; }
+  run_eval=("$DIM" eval "$@" --probes "$PROBES" --no-mi --threads "$threads"
+            --tsv "$OUT/$name.tsv")
+}
+failed() { echo "demo: dim eval of the $1 features failed:" >&2; cat "$OUT/$1.log" >&2; exit 1; }
+evaluate() {  # the same, in the foreground
+  eval_command "$@"
+  "${run_eval[@]}" > "$OUT/$1.log" 2>&1 || failed "$1"
 }
 cores=$(nproc 2>/dev/null || echo 1)
 
@@ -42,28 +49,28 @@ cores=$(nproc 2>/dev/null || echo 1)
 # numbers are the same bits whatever the threads. Otherwise everything runs in turn. The demo's
 # table has no use for the I(X; Y) estimate, so it is skipped (dim eval without --no-mi gives it).
 available_kib=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo 2>/dev/null || echo 0)
-baselines_job=""
+baselines=(random raw)
+baseline_pids=()
 if [ "${available_kib:-0}" -ge $((6 * 1024 * 1024)) ]; then
   echo "== dim eval: the raw pixels and a random encoder ($PROBES probes), beside training"
-  ( renice -n 19 -p "$BASHPID" > /dev/null
-    evaluate random 1 --baseline random --data "$DATA"
-    evaluate raw 1 --baseline raw --data "$DATA" ) &
-  baselines_job=$!
-  # If training fails, the baselines have nothing to stand beside: stop them too.
-  trap 'pkill -P "$baselines_job" 2> /dev/null || true; kill "$baselines_job" 2> /dev/null || true' \
-    EXIT
+  for b in "${baselines[@]}"; do
+    eval_command "$b" 1 --baseline "$b" --data "$DATA"
+    nice -n 19 "${run_eval[@]}" > "$OUT/$b.log" 2>&1 &
+    baseline_pids+=("$!")
+  done
+  # If anything fails, the baselines have nothing to stand beside: stop them too.
+  trap 'kill "${baseline_pids[@]}" 2> /dev/null || true' EXIT
 fi
 echo "== dim train --data $DATA --preset dim-l --estimator infonce --epochs $EPOCHS"
 "$DIM" train --data "$DATA" --preset dim-l --estimator infonce --epochs "$EPOCHS" --out "$OUT/run"
 echo "== dim eval: the trained encoder ($PROBES probes)"
 evaluate dim "$cores" --ckpt "$OUT/run/model.ckpt"
-if [ -n "$baselines_job" ]; then
-  wait "$baselines_job"
+if [ "${#baseline_pids[@]}" -gt 0 ]; then
+  for i in "${!baselines[@]}"; do wait "${baseline_pids[$i]}" || failed "${baselines[$i]}"; done
   trap - EXIT
 else
   echo "== dim eval: the raw pixels and a random encoder ($PROBES probes)"
-  evaluate raw "$cores" --baseline raw --data "$DATA"
-  evaluate random "$cores" --baseline random --data "$DATA"
+  for b in "${baselines[@]}"; do evaluate "$b" "$cores" --baseline "$b" --data "$DATA"; done
 fi
 grep -h "probe (" "$OUT/dim.log" "$OUT/raw.log" "$OUT/random.log" >&2
 
