@@ -5,12 +5,15 @@
 #include <math.h>
 #include <string.h>
 
-/* A group of m = runs * run_length numbers, run r at base + r * stride. */
+/* A block of `width` groups of m = runs * run_length numbers each: number i of run r of group
+ * k is at base + r * stride + k * run_length + i. Either width is 1, or run_length is. */
 typedef struct norm_group {
     long base, runs, run_length, stride;
+    int width;  /* groups in the block, 1 .. NORM_BLOCK */
 } norm_group;
 
-enum { NORM_LANES = 4 }; /* partial sums per group: independent chains of additions */
+enum { NORM_LANES = 4 };  /* partial sums per group: independent chains of additions */
+enum { NORM_BLOCK = 64 }; /* groups in a block at most */
 
 /* How many lanes the entries from i on of a run of length n fill: NORM_LANES but at its end.
  * A constant in the common case, so that the loop over the lanes becomes straight-line code. */
@@ -19,10 +22,17 @@ static inline int lanes_at(long n, long i)
     return n - i >= NORM_LANES ? NORM_LANES : (int)(n - i);
 }
 
-/* The sum of the lanes, in a fixed order. */
-static double lanes_total(const double lane[NORM_LANES])
+/* The sum of group k's lanes, in a fixed order. */
+static double lanes_total(double lane[NORM_LANES][NORM_BLOCK], int k)
 {
-    return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    return (lane[0][k] + lane[1][k]) + (lane[2][k] + lane[3][k]);
+}
+
+/* Zero the lanes of the block's groups. */
+static void lanes_clear(double lane[NORM_LANES][NORM_BLOCK], int width)
+{
+    for (int l = 0; l < NORM_LANES; l++)
+        for (int k = 0; k < width; k++) lane[l][k] = 0;
 }
 
 /* The sums of one group that the backward of a normalisation needs. */
@@ -31,71 +41,111 @@ typedef struct norm_sums {
     double g, g_xhat;    /* sum g_i and sum g_i xhat_i, where g_i = dy_i * scale */
 } norm_sums;
 
-/* All four sums of the group, in one pass, in double, in NORM_LANES lanes; where
- * xhat_i = (x_i - mean) * inv_std. */
-static norm_sums normalisation_sums(norm_group grp, const ag_real *x, const ag_real *dy,
-                                    double scale, double mean, double inv_std)
+/* All four sums of each group k of the block into sums[k], in one pass, in double, in
+ * NORM_LANES lanes; where xhat_i = (x_i - mean[k]) * inv_std[k] and g_i = dy_i * scale[k]. */
+static void normalisation_sums(norm_group grp, const ag_real *x, const ag_real *dy,
+                               const double *scale, const double *mean, const double *inv_std,
+                               norm_sums *sums)
 {
-    double s_dy[NORM_LANES] = { 0 }, s_dy_xhat[NORM_LANES] = { 0 };
-    double s_g[NORM_LANES] = { 0 }, s_g_xhat[NORM_LANES] = { 0 };
-    for (long r = 0; r < grp.runs; r++) {
-        const ag_real *xr = x + grp.base + r * grp.stride, *dyr = dy + grp.base + r * grp.stride;
-        for (long i = 0; i < grp.run_length; i += NORM_LANES) {
-            int lanes = lanes_at(grp.run_length, i);
-            for (int l = 0; l < lanes; l++) {
-                double g = dyr[i + l] * scale;
-                s_dy[l] += dyr[i + l];
-                s_dy_xhat[l] += dyr[i + l] * (xr[i + l] - mean) * inv_std;
-                s_g[l] += g;
-                s_g_xhat[l] += g * (xr[i + l] - mean) * inv_std;
-            }
-        }
-    }
-    norm_sums s = { lanes_total(s_dy), lanes_total(s_dy_xhat), lanes_total(s_g),
-                    lanes_total(s_g_xhat) };
-    return s;
-}
-
-/* Add (1/s)(g - mean(g) - xhat * mean(g * xhat)) to dx, from the sums of the group. */
-static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_real *dy,
-                                   double scale, double mean, double inv_std,
-                                   const norm_sums *sums, ag_real *dx)
-{
-    double m = (double)grp.runs * grp.run_length;
-    double mean_g = sums->g / m, mean_g_xhat = sums->g_xhat / m;
+    double s_dy[NORM_LANES][NORM_BLOCK], s_dy_xhat[NORM_LANES][NORM_BLOCK];
+    double s_g[NORM_LANES][NORM_BLOCK], s_g_xhat[NORM_LANES][NORM_BLOCK];
+    lanes_clear(s_dy, grp.width);
+    lanes_clear(s_dy_xhat, grp.width);
+    lanes_clear(s_g, grp.width);
+    lanes_clear(s_g_xhat, grp.width);
+#define ADD_TO_SUMS(l, k, at)                                                   \
+    do {                                                                        \
+        double g = dy[at] * scale[k];                                           \
+        s_dy[l][k] += dy[at];                                                   \
+        s_dy_xhat[l][k] += dy[at] * (x[at] - mean[k]) * inv_std[k];             \
+        s_g[l][k] += g;                                                         \
+        s_g_xhat[l][k] += g * (x[at] - mean[k]) * inv_std[k];                   \
+    } while (0)
     for (long r = 0; r < grp.runs; r++) {
         long at = grp.base + r * grp.stride;
-        #pragma omp simd
-        for (long i = 0; i < grp.run_length; i++) {
-            double xhat = (x[at + i] - mean) * inv_std;
-            dx[at + i] += (ag_real)(inv_std * (dy[at + i] * scale - mean_g - xhat * mean_g_xhat));
+        if (grp.width > 1) { /* one number of each group */
+            #pragma omp simd
+            for (int k = 0; k < grp.width; k++) ADD_TO_SUMS(0, k, at + k);
+            continue;
         }
-    }
-}
-static void group_mean_var(norm_group grp, const ag_real *x, double *mean, double *var)
-{
-    double sum[NORM_LANES] = { 0 }, sum_sq[NORM_LANES] = { 0 };
-    for (long r = 0; r < grp.runs; r++) {
-        const ag_real *xr = x + grp.base + r * grp.stride;
         for (long i = 0; i < grp.run_length; i += NORM_LANES) {
             int lanes = lanes_at(grp.run_length, i);
-            for (int l = 0; l < lanes; l++) sum[l] += xr[i + l];
+            for (int l = 0; l < lanes; l++) ADD_TO_SUMS(l, 0, at + i + l);
+        }
+    }
+#undef ADD_TO_SUMS
+    for (int k = 0; k < grp.width; k++) {
+        norm_sums s = { lanes_total(s_dy, k), lanes_total(s_dy_xhat, k), lanes_total(s_g, k),
+                        lanes_total(s_g_xhat, k) };
+        sums[k] = s;
+    }
+}
+
+/* Add (1/s)(g - mean(g) - xhat * mean(g * xhat)) to dx, from the sums of each group. */
+static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_real *dy,
+                                   const double *scale, const double *mean,
+                                   const double *inv_std, const norm_sums *sums, ag_real *dx)
+{
+    double m = (double)grp.runs * grp.run_length;
+    double mean_g[NORM_BLOCK], mean_g_xhat[NORM_BLOCK]; /* [width] */
+    for (int k = 0; k < grp.width; k++) {
+        mean_g[k] = sums[k].g / m;
+        mean_g_xhat[k] = sums[k].g_xhat / m;
+    }
+#define ADD_GRAD(k, at)                                                                  \
+    dx[at] += (ag_real)(inv_std[k] * (dy[at] * scale[k] - mean_g[k]                      \
+                                      - (x[at] - mean[k]) * inv_std[k] * mean_g_xhat[k]))
+    for (long r = 0; r < grp.runs; r++) {
+        long at = grp.base + r * grp.stride;
+        if (grp.width > 1) {
+            #pragma omp simd
+            for (int k = 0; k < grp.width; k++) ADD_GRAD(k, at + k);
+        } else {
+            #pragma omp simd
+            for (long i = 0; i < grp.run_length; i++) ADD_GRAD(0, at + i);
+        }
+    }
+#undef ADD_GRAD
+}
+/* mean[k] and biased var[k] of each group k of the block. */
+static void group_mean_var(norm_group grp, const ag_real *x, double *mean, double *var)
+{
+    double sum[NORM_LANES][NORM_BLOCK], sum_sq[NORM_LANES][NORM_BLOCK];
+    lanes_clear(sum, grp.width);
+    lanes_clear(sum_sq, grp.width);
+    for (long r = 0; r < grp.runs; r++) {
+        const ag_real *xr = x + grp.base + r * grp.stride;
+        if (grp.width > 1) { /* one number of each group */
+            #pragma omp simd
+            for (int k = 0; k < grp.width; k++) sum[0][k] += xr[k];
+            continue;
+        }
+        for (long i = 0; i < grp.run_length; i += NORM_LANES) {
+            int lanes = lanes_at(grp.run_length, i);
+            for (int l = 0; l < lanes; l++) sum[l][0] += xr[i + l];
         }
     }
     double m = (double)grp.runs * grp.run_length;
-    double mu = lanes_total(sum) / m;
+    for (int k = 0; k < grp.width; k++) mean[k] = lanes_total(sum, k) / m;
+#define ADD_SQUARE(l, k, value)             \
+    do {                                    \
+        double d = (value) - mean[k];       \
+        sum_sq[l][k] += d * d;              \
+    } while (0)
     for (long r = 0; r < grp.runs; r++) {
         const ag_real *xr = x + grp.base + r * grp.stride;
+        if (grp.width > 1) {
+            #pragma omp simd
+            for (int k = 0; k < grp.width; k++) ADD_SQUARE(0, k, xr[k]);
+            continue;
+        }
         for (long i = 0; i < grp.run_length; i += NORM_LANES) {
             int lanes = lanes_at(grp.run_length, i);
-            for (int l = 0; l < lanes; l++) {
-                double d = xr[i + l] - mu;
-                sum_sq[l] += d * d;
-            }
+            for (int l = 0; l < lanes; l++) ADD_SQUARE(l, 0, xr[i + l]);
         }
     }
-    *mean = mu;
-    *var = lanes_total(sum_sq) / m;
+#undef ADD_SQUARE
+    for (int k = 0; k < grp.width; k++) var[k] = lanes_total(sum_sq, k) / m;
 }
 enum { BN_X, BN_GAMMA, BN_BETA, BN_RUNNING_MEAN, BN_RUNNING_VAR };
 enum { BN_IARG_TRAINING = 0 };
@@ -107,11 +157,19 @@ typedef struct batch_norm_saved {
     double *inv_std;  /* [C] 1 / sqrt(var + eps) */
 } batch_norm_saved;
 
-/* The numbers of channel c of x [N, C] or [N, C, H, W]: N runs of H*W, C*H*W apart. */
-static norm_group channel_group(const ag_tensor *x, int c)
+/* Channels per block of x [N, C] or [N, C, H, W]: NORM_BLOCK side by side in [N, C], where a
+ * channel's numbers are C apart; one in [N, C, H, W], where they come in runs of H*W. */
+static int channels_per_block(const ag_tensor *x)
+{
+    return x->ndim == 2 ? NORM_BLOCK : 1;
+}
+
+/* The numbers of the channels from c0 on, `width` of them: N runs of H*W each (1 for
+ * [N, C]), C*H*W apart. */
+static norm_group channel_block(const ag_tensor *x, int c0, int width)
 {
     long positions = x->size / ((long)x->shape[0] * x->shape[1]); /* H*W, or 1 */
-    norm_group grp = { c * positions, x->shape[0], positions, x->shape[1] * positions };
+    norm_group grp = { c0 * positions, x->shape[0], positions, x->shape[1] * positions, width };
     return grp;
 }
 static void batch_norm_forward(ag_node *n)
@@ -121,30 +179,39 @@ static void batch_norm_forward(ag_node *n)
     const ag_real *running_mean = n->in[BN_RUNNING_MEAN]->value;
     const ag_real *running_var = n->in[BN_RUNNING_VAR]->value;
     batch_norm_saved *saved = n->saved;
-    int channels = x->shape[1];
+    int channels = x->shape[1], per_block = channels_per_block(x);
+    int blocks = (channels + per_block - 1) / per_block;
     int training = n->iarg[BN_IARG_TRAINING];
     double eps = n->farg[BN_FARG_EPS];
     #pragma omp parallel for schedule(static)
-    for (int c = 0; c < channels; c++) {
-        norm_group grp = channel_group(x, c);
-        double mean, var;
+    for (int block = 0; block < blocks; block++) {
+        int c0 = block * per_block, width = channels - c0 < per_block ? channels - c0 : per_block;
+        norm_group grp = channel_block(x, c0, width);
+        double *mean = saved->mean + c0, *var = saved->var + c0; /* [width] */
+        double *inv_std = saved->inv_std + c0;                   /* [width] */
         if (training) {
-            group_mean_var(grp, x->value, &mean, &var);
+            group_mean_var(grp, x->value, mean, var);
         } else {
-            mean = running_mean[c];
-            var = running_var[c];
+            for (int k = 0; k < width; k++) {
+                mean[k] = running_mean[c0 + k];
+                var[k] = running_var[c0 + k];
+            }
         }
-        double inv_std = 1.0 / sqrt(var + eps);
-        saved->mean[c] = mean;
-        saved->var[c] = var;
-        saved->inv_std[c] = inv_std;
+        for (int k = 0; k < width; k++) inv_std[k] = 1.0 / sqrt(var[k] + eps);
+        #define NORMALISE(k, at)                                                                 \
+            n->out->value[at] = (ag_real)(gamma[c0 + (k)] * (x->value[at] - mean[k]) * inv_std[k] \
+                                          + beta[c0 + (k)])
         for (long r = 0; r < grp.runs; r++) {
             long at = grp.base + r * grp.stride;
-            #pragma omp simd
-            for (long i = 0; i < grp.run_length; i++)
-                n->out->value[at + i] =
-                    (ag_real)(gamma[c] * (x->value[at + i] - mean) * inv_std + beta[c]);
+            if (width > 1) {
+                #pragma omp simd
+                for (int k = 0; k < width; k++) NORMALISE(k, at + k);
+            } else {
+                #pragma omp simd
+                for (long i = 0; i < grp.run_length; i++) NORMALISE(0, at + i);
+            }
         }
+        #undef NORMALISE
     }
 }
 static void batch_norm_backward(ag_node *n)
@@ -152,27 +219,36 @@ static void batch_norm_backward(ag_node *n)
     ag_tensor *x = n->in[BN_X], *gamma = n->in[BN_GAMMA], *beta = n->in[BN_BETA];
     const ag_real *dy = n->out->grad;
     const batch_norm_saved *saved = n->saved;
-    int channels = x->shape[1];
+    int channels = x->shape[1], per_block = channels_per_block(x);
+    int blocks = (channels + per_block - 1) / per_block;
     int training = n->iarg[BN_IARG_TRAINING];
     #pragma omp parallel for schedule(static)
-    for (int c = 0; c < channels; c++) {
-        norm_group grp = channel_group(x, c);
-        double mean = saved->mean[c], inv_std = saved->inv_std[c];
-        norm_sums sums = normalisation_sums(grp, x->value, dy, gamma->value[c], mean, inv_std);
-        if (gamma->requires_grad) gamma->grad[c] += (ag_real)sums.dy_xhat;
-        if (beta->requires_grad) beta->grad[c] += (ag_real)sums.dy;
+    for (int block = 0; block < blocks; block++) {
+        int c0 = block * per_block, width = channels - c0 < per_block ? channels - c0 : per_block;
+        norm_group grp = channel_block(x, c0, width);
+        const double *mean = saved->mean + c0, *inv_std = saved->inv_std + c0; /* [width] */
+        double scale[NORM_BLOCK];                                               /* [width] */
+        norm_sums sums[NORM_BLOCK];                                             /* [width] */
+        for (int k = 0; k < width; k++) scale[k] = gamma->value[c0 + k];
+        normalisation_sums(grp, x->value, dy, scale, mean, inv_std, sums);
+        for (int k = 0; k < width; k++) {
+            if (gamma->requires_grad) gamma->grad[c0 + k] += (ag_real)sums[k].dy_xhat;
+            if (beta->requires_grad) beta->grad[c0 + k] += (ag_real)sums[k].dy;
+        }
         if (x->requires_grad) {
             if (training)
-                add_normalisation_grad(grp, x->value, dy, gamma->value[c], mean, inv_std,
-                                       &sums, x->grad);
+                add_normalisation_grad(grp, x->value, dy, scale, mean, inv_std, sums, x->grad);
             else
-                {
-                    double slope = gamma->value[c] * inv_std;
-                    for (long r = 0; r < grp.runs; r++) {
-                        long at = grp.base + r * grp.stride;
+                for (long r = 0; r < grp.runs; r++) {
+                    long at = grp.base + r * grp.stride;
+                    if (width > 1) {
+                        #pragma omp simd
+                        for (int k = 0; k < width; k++)
+                            x->grad[at + k] += (ag_real)(scale[k] * inv_std[k] * dy[at + k]);
+                    } else {
                         #pragma omp simd
                         for (long i = 0; i < grp.run_length; i++)
-                            x->grad[at + i] += (ag_real)(slope * dy[at + i]);
+                            x->grad[at + i] += (ag_real)(scale[0] * inv_std[0] * dy[at + i]);
                     }
                 }
         }
@@ -262,7 +338,7 @@ static void layer_norm_forward(ag_node *n)
     double eps = n->farg[LN_FARG_EPS];
     #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
-        norm_group row = { r * width, 1, width, width };
+        norm_group row = { r * width, 1, width, width, 1 };
         double mean, var;
         group_mean_var(row, x->value, &mean, &var);
         double inv_std = 1.0 / sqrt(var + eps);
@@ -283,11 +359,12 @@ static void layer_norm_backward(ag_node *n)
         ag_real *g = ag_arena_alloc(n->tape, (size_t)x->size * sizeof(ag_real)); /* [rows, D] */
         #pragma omp parallel for schedule(static)
         for (long r = 0; r < rows; r++) {
-            norm_group row = { r * width, 1, width, width };
+            norm_group row = { r * width, 1, width, width, 1 };
+            const double one = 1.0;
+            norm_sums sums;
             for (long d = 0; d < width; d++) g[r * width + d] = dy[r * width + d] * gamma->value[d];
-            norm_sums sums = normalisation_sums(row, x->value, g, 1.0, saved->mean[r],
-                                                saved->inv_std[r]);
-            add_normalisation_grad(row, x->value, g, 1.0, saved->mean[r], saved->inv_std[r],
+            normalisation_sums(row, x->value, g, &one, &saved->mean[r], &saved->inv_std[r], &sums);
+            add_normalisation_grad(row, x->value, g, &one, &saved->mean[r], &saved->inv_std[r],
                                    &sums, x->grad);
         }
     }

@@ -163,6 +163,51 @@ START_TEST(test_batch_norm_training_gradient_of_the_sum_is_zero)
 }
 END_TEST
 
+/* A matrix [N, C] is normalised by blocks of channels walked row by row, an image batch
+ * [N, C, H, W] channel by channel (doc/15-ops-norm.nw); the blocks must not change a bit.
+ * C = 70 is one full block of 64 and a partial one. Both modes, outputs and every gradient. */
+START_TEST(test_batch_norm_matrix_matches_its_image_layout_bit_for_bit)
+{
+    enum { N = 9, C = 70 };
+    double gamma[C], beta[C];
+    ag_rng rng;
+    ag_rng_seed(&rng, 5);
+    for (int c = 0; c < C; c++) {
+        gamma[c] = 0.5 + ag_rng_uniform(&rng);
+        beta[c] = ag_rng_uniform(&rng) - 0.5;
+    }
+    for (int training = 0; training <= 1; training++) {
+        bn_layer as_matrix, as_images;
+        bn_layer_new(&as_matrix, C, gamma, beta);
+        bn_layer_new(&as_images, C, gamma, beta);
+        ag_tape *t = ag_tape_new(1 << 20);
+        ag_tape_set_training(t, training);
+        ag_tensor *x = ag_tensor_new(t, AG_SHAPE(N, C)), *dy = ag_tensor_new(t, AG_SHAPE(N, C));
+        ag_fill_uniform(x, &rng, -3, 5);
+        ag_fill_uniform(dy, &rng, -1, 1);
+        ag_tensor *x4 = ag_tensor_from(t, AG_SHAPE(N, C, 1, 1), x->value);
+        x->requires_grad = x4->requires_grad = 1;
+        bn_layer *l = &as_matrix;
+        ag_tensor *y = ag_batch_norm(t, x, l->gamma, l->beta, l->mean, l->var, 0.1, 1e-5);
+        l = &as_images;
+        ag_tensor *y4 = ag_batch_norm(t, x4, l->gamma, l->beta, l->mean, l->var, 0.1, 1e-5);
+        ag_backward_vjp(t, y, dy->value);
+        ag_backward_vjp(t, y4, dy->value);
+        size_t values = (size_t)N * C * sizeof(ag_real), channels = (size_t)C * sizeof(ag_real);
+        ck_assert(memcmp(y->value, y4->value, values) == 0);
+        ck_assert(memcmp(x->grad, x4->grad, values) == 0);
+        ck_assert(memcmp(as_matrix.gamma->grad, as_images.gamma->grad, channels) == 0);
+        ck_assert(memcmp(as_matrix.beta->grad, as_images.beta->grad, channels) == 0);
+        ck_assert(memcmp(as_matrix.mean->value, as_images.mean->value, channels) == 0);
+        ck_assert(memcmp(as_matrix.var->value, as_images.var->value, channels) == 0);
+        ck_assert(x->grad[0] != 0 && as_matrix.gamma->grad[C - 1] != 0); /* not vacuous */
+        ag_tape_free(t);
+        ag_params_free(&as_matrix.ps);
+        ag_params_free(&as_images.ps);
+    }
+}
+END_TEST
+
 START_TEST(test_batch_norm_misuse_is_reported)
 {
     bn_layer l;
@@ -312,6 +357,7 @@ Suite *norm_suite(void)
     tcase_add_test(bn, test_batch_norm_evaluation_uses_running_statistics_and_keeps_them);
     tcase_add_test(bn, test_batch_norm_backward_follows_the_recorded_mode);
     tcase_add_test(bn, test_batch_norm_training_gradient_of_the_sum_is_zero);
+    tcase_add_test(bn, test_batch_norm_matrix_matches_its_image_layout_bit_for_bit);
     tcase_add_test(bn, test_batch_norm_misuse_is_reported);
     suite_add_tcase(s, bn);
     TCase *ln = tcase_create("layer_norm");
