@@ -113,6 +113,14 @@ ag_tensor *dim_global_scores(ag_tape *t, const dim_critics *c, const dim_feature
     ag_tensor *scores = dim_linear_forward(t, &g->out, h);                 /* [N^2, 1] */
     return ag_reshape(t, scores, AG_SHAPE(1, n, n));                       /* [1, N, N] */
 }
+/* x [R, C] -> [R, K]: the 1x1, stride-1 convolution l applied to each row of x as to one
+ * location's C channels. */
+static ag_tensor *pointwise_on_rows(ag_tape *t, const dim_conv *l, ag_tensor *x)
+{
+    const ag_tensor *w = l->weight; /* [K, C, 1, 1] */
+    ag_tensor *matrix = ag_reshape(t, l->weight, AG_SHAPE(w->shape[0], w->shape[1])); /* [K, C] */
+    return ag_linear(t, x, matrix, l->bias);
+}
 static ag_tensor *local_dot_scores(ag_tape *t, const dim_local_dot *d, const dim_features *f)
 {
     const char *who = "dim_local_scores (dot)";
@@ -120,18 +128,16 @@ static ag_tensor *local_dot_scores(ag_tape *t, const dim_local_dot *d, const dim
     ag_tensor *c = f->local;                                            /* [N, C, M, M] */
     check_width(who, "the local map", d->l_hidden.weight, c->shape[1]);
     check_width(who, "the code", d->y_hidden.weight, f->y->shape[1]);
-    ag_tensor *h = dim_conv_forward(t, &d->l_hidden, c);                    /* [N, K, M, M] */
+    ag_tensor *rows = ag_permute(t, c, (const int[]){0, 2, 3, 1});          /* [N, M, M, C] */
+    rows = ag_reshape(t, rows, AG_SHAPE(n * m2, c->shape[1]));              /* [N M^2, C] */
+    ag_tensor *h = pointwise_on_rows(t, &d->l_hidden, rows);                /* [N M^2, K] */
     h = ag_relu(t, dim_batchnorm_forward(t, &d->l_bn, h));
-    ag_tensor *l = ag_add(t, dim_conv_forward(t, &d->l_out, h),
-                             dim_conv_forward(t, &d->l_shortcut, c));       /* [N, K, M, M] */
+    ag_tensor *l = ag_add(t, pointwise_on_rows(t, &d->l_out, h),
+                             pointwise_on_rows(t, &d->l_shortcut, rows));  /* [N M^2, K] */
     h = ag_relu(t, dim_batchnorm_forward(t, &d->y_bn, dim_linear_forward(t, &d->y_hidden, f->y)));
     ag_tensor *g = ag_add(t, dim_linear_forward(t, &d->y_out, h),
                              dim_linear_forward(t, &d->y_shortcut, f->y)); /* [N, K] */
-    int units = g->shape[1];
-    ag_tensor *lk = ag_reshape(t, l, AG_SHAPE(n, units, m2));               /* [N, K, M^2] */
-    lk = ag_permute(t, lk, (const int[]){1, 0, 2});                         /* [K, N, M^2] */
-    lk = ag_reshape(t, lk, AG_SHAPE(units, n * m2));                        /* [K, N M^2] */
-    ag_tensor *s = ag_matmul(t, g, lk, 0, 0);                               /* [N, N M^2] */
+    ag_tensor *s = ag_matmul(t, g, l, 0, 1);                                /* [N, N M^2] */
     s = ag_reshape(t, s, AG_SHAPE(n, n, m2));                               /* [N_i, N_j, M^2] */
     return ag_permute(t, s, (const int[]){2, 0, 1});                        /* [M^2, N_i, N_j] */
 }
