@@ -100,6 +100,19 @@ void ag_tape_reset(ag_tape *t)
 }
 
 void ag_tape_set_training(ag_tape *t, int training) { t->training = training != 0; }
+enum { ZERO_PIECE = 1 << 18 }; /* bytes one thread clears at a time: 256 KiB */
+
+/* memset(p, 0, bytes), by every thread when there are several pieces. */
+static void zero_bytes(void *p, size_t bytes)
+{
+    unsigned char *base = p;
+    long pieces = (long)((bytes + ZERO_PIECE - 1) / ZERO_PIECE);
+    #pragma omp parallel for schedule(static) if (pieces > 1)
+    for (long i = 0; i < pieces; i++) {
+        size_t at = (size_t)i * ZERO_PIECE;
+        memset(base + at, 0, bytes - at < ZERO_PIECE ? bytes - at : ZERO_PIECE);
+    }
+}
 static void grow(ag_tape *t, size_t rounded)
 {
     if (t->nretired == t->retired_capacity) {
@@ -138,7 +151,7 @@ void *ag_arena_alloc(ag_tape *t, size_t bytes)
 void *ag_arena_calloc(ag_tape *t, size_t bytes)
 {
     void *p = ag_arena_alloc(t, bytes);
-    memset(p, 0, bytes);
+    zero_bytes(p, bytes);
     return p;
 }
 static void set_shape(ag_tensor *x, int ndim, const int *shape, const char *who)
@@ -378,7 +391,7 @@ void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy)
     if (!y->requires_grad) return; /* nothing it depends on needs a gradient */
     for (ag_node *n = t->last; n != NULL; n = n->prev) /* left by an earlier walk */
         if (n->out->grad && n->out->view_of == NULL)
-            memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_real));
+            zero_bytes(n->out->grad, (size_t)n->out->size * sizeof(ag_real));
     ag_real *seed = ag_grad_of(y);
     for (long i = 0; i < y->size; i++) seed[i] += dy[i];
     for (ag_node *n = t->last; n != NULL; n = n->prev) {
