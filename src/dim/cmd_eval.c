@@ -181,9 +181,9 @@ static int probe_layer(const eval_options *o, eval_table *table, int k,
         dim_probe_defaults(&c, table->probes[p]);
         if (o->probe_epochs) c.epochs = o->probe_epochs;
         if (o->probe_batch) c.batch = o->probe_batch;
-        if (o->probe_lr > 0) {
-            c.lr = o->probe_lr;
-            c.lr_candidates = 0;  /* the user's rate, not a choice */
+        if (o->probe_lr > 0) { /* the user's rate, not a choice */
+            c.lr_candidates = 1;
+            c.lr[0] = o->probe_lr;
         }
         c.seed = (uint64_t)o->seed;
         double start = omp_get_wtime();
@@ -197,7 +197,7 @@ static int probe_layer(const eval_options *o, eval_table *table, int k,
             fprintf(stderr, "dim eval: %-6s %-6s   lr chosen on held-out training rows:",
                     table->layers[k], dim_probe_name(c.kind));
             for (int i = 0; i < c.lr_candidates; i++)
-                fprintf(stderr, " %g %.2f%%", c.lr_grid[i], 100 * r.holdout_accuracy[i]);
+                fprintf(stderr, " %g %.2f%%", c.lr[i], 100 * r.holdout_accuracy[i]);
             fprintf(stderr, "\n");
         }
     }

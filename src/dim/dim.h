@@ -374,10 +374,10 @@ typedef struct dim_probe_config {
     double dropout;      /* MLP: dropout probability after the hidden layer (0.1) */
     int epochs;          /* passes over the training rows */
     int batch;           /* rows per Adam step */
-    double lr;           /* Adam's initial learning rate, decayed to 0 along a half cosine */
-    int lr_candidates;   /* 2 or more: lr is chosen from lr_grid by held-out accuracy; else lr */
-    double lr_grid[DIM_PROBE_MAX_LR_CANDIDATES];  /* [lr_candidates] the rates tried, in order */
-    double holdout;      /* fraction of the training rows held out to choose lr (0.1) */
+    int lr_candidates;   /* 1: train with lr[0]; 2 or more: choose by held-out accuracy */
+    double lr[DIM_PROBE_MAX_LR_CANDIDATES];  /* [lr_candidates] Adam's initial learning rates,
+                                               * each decayed to 0 along a half cosine */
+    double holdout;      /* fraction of the training rows held out to choose a rate (0.1) */
     double weight_decay; /* lambda of the penalty lambda/2 |W|^2 on the weight matrices */
     uint64_t seed;       /* initial weights, order of the rows, dropout masks */
 } dim_probe_config;
@@ -386,7 +386,7 @@ typedef struct dim_probe_result {
     double train_accuracy;  /* fraction of the training rows classified right, after training */
     double test_accuracy;   /* the same on the test rows: the number the tables report */
     double final_loss;      /* mean cross-entropy over the last epoch's steps */
-    double lr;              /* the learning rate of the final training: chosen, or c->lr */
+    double lr;              /* the learning rate of the final training: chosen, or c->lr[0] */
     double holdout_accuracy[DIM_PROBE_MAX_LR_CANDIDATES];  /* [lr_candidates] per rate tried */
 } dim_probe_result;
 

@@ -27,11 +27,13 @@ void dim_probe_defaults(dim_probe_config *c, dim_probe_kind kind)
     c->dropout = 0.1;
     c->epochs = 10;
     c->batch = 256;
-    c->lr = kind == DIM_PROBE_LINEAR ? 1e-3 : 3e-3;
     if (kind == DIM_PROBE_LINEAR) {
         static const double linear_rates[] = {1e-3, 3e-3, 1e-2};
         c->lr_candidates = (int)(sizeof linear_rates / sizeof linear_rates[0]);
-        memcpy(c->lr_grid, linear_rates, sizeof linear_rates);
+        memcpy(c->lr, linear_rates, sizeof linear_rates);
+    } else {
+        c->lr_candidates = 1;
+        c->lr[0] = 3e-3;
     }
     c->holdout = 0.1;
     c->weight_decay = 0;
@@ -152,7 +154,7 @@ static double choose_rate(const dim_probe_config *c, const dim_feature_matrix *t
                           const int *train_labels, int classes, ag_tape *t, dim_probe_result *r)
 {
     int held = (int)ceil(c->holdout * train->rows);
-    if (train->rows - held < 2) return c->lr_grid[0];
+    if (train->rows - held < 2) return c->lr[0];
     int *perm = malloc((size_t)train->rows * sizeof *perm);  /* [rows] held out, then the rest */
     if (perm == NULL) ag_fatal("dim_probe_run: out of memory");
     for (int i = 0; i < train->rows; i++) perm[i] = i;
@@ -163,7 +165,7 @@ static double choose_rate(const dim_probe_config *c, const dim_feature_matrix *t
     int best = 0;
     for (int i = 0; i < c->lr_candidates; i++) {
         probe_net p;
-        probe_fit(&p, c, c->lr_grid[i], train, train_labels, perm + held, train->rows - held,
+        probe_fit(&p, c, c->lr[i], train, train_labels, perm + held, train->rows - held,
                   classes, t);
         r->holdout_accuracy[i] = probe_accuracy(&p, c, t, train, train_labels, perm, held,
                                                 classes);
@@ -171,7 +173,7 @@ static double choose_rate(const dim_probe_config *c, const dim_feature_matrix *t
         ag_params_free(&p.params);
     }
     free(perm);
-    return c->lr_grid[best];
+    return c->lr[best];
 }
 static const size_t PROBE_TAPE_LIMIT = (size_t)4 << 30;
 
@@ -182,16 +184,16 @@ static void check_probe_inputs(const dim_probe_config *c, const dim_feature_matr
         ag_fatal("dim_probe_run: %d training rows of %d features, %d test rows of %d, "
                  "%d classes; need 2 or more training rows, matching widths, 2 or more classes",
                  train->rows, train->cols, test->rows, test->cols, classes);
-    int rates_ok = c->lr_candidates <= DIM_PROBE_MAX_LR_CANDIDATES;
-    for (int i = 0; i < c->lr_candidates && rates_ok; i++) rates_ok = c->lr_grid[i] > 0;
-    if (c->epochs < 1 || c->batch < 2 || !(c->lr > 0) || !(c->dropout >= 0 && c->dropout < 1)
+    int rates_ok = c->lr_candidates >= 1 && c->lr_candidates <= DIM_PROBE_MAX_LR_CANDIDATES;
+    for (int i = 0; i < c->lr_candidates && rates_ok; i++) rates_ok = c->lr[i] > 0;
+    if (c->epochs < 1 || c->batch < 2 || !(c->dropout >= 0 && c->dropout < 1)
         || !(c->weight_decay >= 0) || (c->kind == DIM_PROBE_MLP && c->hidden < 1) || !rates_ok
         || !(c->holdout > 0 && c->holdout < 1))
-        ag_fatal("dim_probe_run: epochs %d, batch %d, lr %g, dropout %g, weight decay %g, "
-                 "hidden %d, %d candidate rates, holdout %g: epochs >= 1, batch >= 2, lr > 0, "
-                 "dropout in [0, 1), at most %d candidate rates, each > 0, holdout in (0, 1)",
-                 c->epochs, c->batch, c->lr, c->dropout, c->weight_decay, c->hidden,
-                 c->lr_candidates, c->holdout, DIM_PROBE_MAX_LR_CANDIDATES);
+        ag_fatal("dim_probe_run: epochs %d, batch %d, dropout %g, weight decay %g, hidden %d, "
+                 "%d learning rates (the first %g), holdout %g: epochs >= 1, batch >= 2, "
+                 "dropout in [0, 1), 1 to %d learning rates, each > 0, holdout in (0, 1)",
+                 c->epochs, c->batch, c->dropout, c->weight_decay, c->hidden, c->lr_candidates,
+                 c->lr[0], c->holdout, DIM_PROBE_MAX_LR_CANDIDATES);
 }
 
 dim_probe_result dim_probe_run(const dim_probe_config *c, const dim_feature_matrix *train,
@@ -207,7 +209,8 @@ dim_probe_result dim_probe_run(const dim_probe_config *c, const dim_feature_matr
     if (all == NULL) ag_fatal("dim_probe_run: out of memory");
     for (int i = 0; i < most; i++) all[i] = i;
 
-    r.lr = c->lr_candidates >= 2 ? choose_rate(c, train, train_labels, classes, t, &r) : c->lr;
+    r.lr = c->lr_candidates >= 2 ? choose_rate(c, train, train_labels, classes, t, &r)
+                                 : c->lr[0];
     probe_net p;
     r.final_loss = probe_fit(&p, c, r.lr, train, train_labels, all, train->rows, classes, t);
     r.train_accuracy = probe_accuracy(&p, c, t, train, train_labels, all, train->rows, classes);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../src/dim/dim.h"
+#include "fatal.h"
 #include "suites.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -348,8 +349,8 @@ START_TEST(linear_probe_separates_a_separable_problem)
     dim_probe_defaults(&c, DIM_PROBE_LINEAR);
     c.epochs = 60;
     c.batch = 64;
-    c.lr = 0.05;
-    c.lr_candidates = 0;
+    c.lr_candidates = 1;
+    c.lr[0] = 0.05;
     dim_probe_result r = dim_probe_run(&c, &p.train, p.train_labels, &p.test, p.test_labels, 3);
     ck_assert_msg(r.test_accuracy >= 0.99, "test accuracy %.4f on a separable problem",
                   r.test_accuracy);
@@ -386,14 +387,14 @@ START_TEST(mlp_probe_beats_the_linear_probe_on_xor)
     dim_probe_defaults(&c, DIM_PROBE_LINEAR);
     c.epochs = 30;
     c.batch = 64;
-    c.lr = 0.01;
-    c.lr_candidates = 0;
+    c.lr_candidates = 1;
+    c.lr[0] = 0.01;
     dim_probe_result linear = dim_probe_run(&c, &p.train, p.train_labels, &p.test,
                                             p.test_labels, 2);
     dim_probe_defaults(&c, DIM_PROBE_MLP);
     c.epochs = 30;
     c.batch = 64;
-    c.lr = 0.01;
+    c.lr[0] = 0.01;
     dim_probe_result mlp = dim_probe_run(&c, &p.train, p.train_labels, &p.test, p.test_labels, 2);
     ck_assert_msg(linear.test_accuracy < 0.65, "linear probe %.4f on XOR: better than a line "
                   "can be", linear.test_accuracy);
@@ -417,8 +418,8 @@ START_TEST(linear_probe_chooses_its_rate_on_held_out_training_rows)
     c.epochs = 10;
     c.batch = 32;
     c.lr_candidates = 2;
-    c.lr_grid[0] = 1e-7;
-    c.lr_grid[1] = 0.05;
+    c.lr[0] = 1e-7;
+    c.lr[1] = 0.05;
     dim_probe_result chosen = dim_probe_run(&c, &p.train, p.train_labels, &p.test,
                                             p.test_labels, 3);
     ck_assert_msg(chosen.lr == 0.05, "chose lr %g; held-out accuracy %.4f at 1e-7, %.4f at 0.05",
@@ -427,8 +428,8 @@ START_TEST(linear_probe_chooses_its_rate_on_held_out_training_rows)
                   "held-out accuracy %.4f at 1e-7, %.4f at 0.05", chosen.holdout_accuracy[0],
                   chosen.holdout_accuracy[1]);
 
-    c.lr = 0.05;
-    c.lr_candidates = 0;
+    c.lr_candidates = 1;
+    c.lr[0] = 0.05;
     dim_probe_result alone = dim_probe_run(&c, &p.train, p.train_labels, &p.test,
                                            p.test_labels, 3);
     ck_assert_msg(alone.final_loss == chosen.final_loss
@@ -439,11 +440,34 @@ START_TEST(linear_probe_chooses_its_rate_on_held_out_training_rows)
 
     for (int i = 0; i < p.test.rows; i++) p.test_labels[i] = 0;  /* other test labels */
     c.lr_candidates = 2;
+    c.lr[0] = 1e-7;
     dim_probe_result blind = dim_probe_run(&c, &p.train, p.train_labels, &p.test,
                                            p.test_labels, 3);
     ck_assert_msg(blind.lr == chosen.lr && blind.holdout_accuracy[0] == chosen.holdout_accuracy[0]
                   && blind.holdout_accuracy[1] == chosen.holdout_accuracy[1],
                   "the test labels changed the choice of the rate");
+    free_problem(&p);
+}
+END_TEST
+
+/* A configuration with no learning rate, a rate that is not positive or more rates than the
+ * result has room for is refused with one message naming the rates. */
+START_TEST(probe_refuses_a_bad_learning_rate_list)
+{
+    problem p;
+    make_problem(&p, RULE_SEPARABLE, 40, 20, 3, 2);
+    dim_probe_config c;
+    dim_probe_defaults(&c, DIM_PROBE_LINEAR);
+    c.lr_candidates = 0;
+    FAILS_WITH(dim_probe_run(&c, &p.train, p.train_labels, &p.test, p.test_labels, 3),
+               "1 to 4 learning rates");
+    c.lr_candidates = 2;
+    c.lr[1] = 0;
+    FAILS_WITH(dim_probe_run(&c, &p.train, p.train_labels, &p.test, p.test_labels, 3),
+               "each > 0");
+    c.lr_candidates = DIM_PROBE_MAX_LR_CANDIDATES + 1;
+    FAILS_WITH(dim_probe_run(&c, &p.train, p.train_labels, &p.test, p.test_labels, 3),
+               "5 learning rates");
     free_problem(&p);
 }
 END_TEST
@@ -624,6 +648,7 @@ Suite *eval_suite(void)
     tcase_add_test(probes, linear_probe_is_at_chance_on_random_labels);
     tcase_add_test(probes, mlp_probe_beats_the_linear_probe_on_xor);
     tcase_add_test(probes, linear_probe_chooses_its_rate_on_held_out_training_rows);
+    tcase_add_test(probes, probe_refuses_a_bad_learning_rate_list);
     tcase_add_test(probes, probes_are_deterministic);
     suite_add_tcase(s, probes);
     TCase *features = tcase_create("features");
