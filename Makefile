@@ -253,10 +253,8 @@ $(FIG_DIR)/table1.pdf $(FIG_DIR)/table1.svg: $(TABLE1_TSV) doc/figures/table1.gp
 # The rows of the table, in percent, for \input by doc/35-experiments.nw.
 $(FIG_DIR)/table1.tex: $(TABLE1_TSV)
 	@mkdir -p $(FIG_DIR)
-	@awk -F '\t' 'NR > 1 { name = $$1; sub(/^dim-g/, "DIM(G)", name); sub(/^dim-l/, "DIM(L)", name); \
-	  sub(/-jsd$$/, ", JSD", name); sub(/-infonce$$/, ", infoNCE", name); \
-	  printf "%s, %d epochs", name, $$2; \
-	  for (i = 3; i <= 8; i++) printf " & %.2f", 100 * $$i; printf " \\\\\n" }' $< > $@
+	@awk -F '\t' 'NR > 1 { printf "%s, %d epochs", $$2, $$3; \
+	  for (i = 4; i <= 9; i++) printf " & %.2f", 100 * $$i; printf " \\\\\n" }' $< > $@
 
 # pdflatex runs at least twice and until the cross references settle; a book that does not
 # build fails. Then the checks: dim.log's line numbers are dim.tex's, and dim.tex marks where

@@ -61,18 +61,29 @@ for b in raw random; do
     --tsv "$OUT/baselines/$b.tsv" > "$OUT/baselines/$b.log" 2>&1
 done
 
-# One table in the shape of the paper's Table 1: a row per model, with the epochs its encoder was
-# trained for (from eval.log: a run stopped early is evaluated from its last checkpoint), then a
-# column per layer and probe.
+# How the book's table and bars name each model: the only place that maps run names to labels.
+label_of() {
+  case $1 in
+    dim-g) echo "DIM(G)" ;;
+    dim-l-jsd) echo "DIM(L), JSD" ;;
+    dim-l-infonce) echo "DIM(L), infoNCE" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# One table in the shape of the paper's Table 1: a row per model, its label, the epochs its
+# encoder was trained for (from eval.log: a run stopped early is evaluated from its last
+# checkpoint), then a column per layer and probe.
 {
-  printf 'model\tepochs'
+  printf 'model\tlabel\tepochs'
   for p in linear mlp; do for l in conv fc y; do printf '\t%s_%s' "$l" "$p"; done; done
   printf '\n'
   for c in "${configs[@]}"; do
     set -- $c
     epochs=$(sed -n 's/.*, \([0-9]*\) of [0-9]* epochs,.*/\1/p' "$OUT/$1/eval.log" | head -n 1)
-    awk -F '\t' -v name="$1" -v epochs="$epochs" 'NR > 1 { acc[$1 "_" $2] = $3 }
-      END { printf "%s\t%s", name, epochs
+    awk -F '\t' -v name="$1" -v label="$(label_of "$1")" -v epochs="$epochs" \
+      'NR > 1 { acc[$1 "_" $2] = $3 }
+      END { printf "%s\t%s\t%s", name, label, epochs
             split("linear mlp", P, " "); split("conv fc y", L, " ")
             for (p = 1; p <= 2; p++) for (l = 1; l <= 3; l++) printf "\t%s", acc[L[l] "_" P[p]]
             printf "\n" }' "$OUT/$1/eval.tsv"

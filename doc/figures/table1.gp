@@ -6,8 +6,8 @@
 #           doc/figures/table1.gp
 #
 # (an out ending in .svg gives SVG, for make doc-html).
-# The table's columns are model, epochs, then conv_linear, fc_linear, y_linear, conv_mlp, fc_mlp,
-# y_mlp (fractions), with a header line.
+# The table's columns are model, label (what the bars are called), epochs, then conv_linear,
+# fc_linear, y_linear, conv_mlp, fc_mlp, y_mlp (fractions), with a header line.
 
 if (!exists("data")) { print "table1.gp: set data='experiments/results/table1/table1.tsv'"; exit status 1 }
 if (!exists("out")) out = 'table1.pdf'
@@ -32,15 +32,14 @@ set key top left font ",8" maxrows 1
 
 set multiplot layout 1, 2
 set title "linear probe"
-label(name, epochs) = (name eq "dim-g" ? "DIM(G)" : name eq "dim-l-jsd" ? "DIM(L), JSD" : \
-                      name eq "dim-l-infonce" ? "DIM(L), infoNCE" : name) . sprintf("\n%d epochs", epochs)
-plot data every ::1 using ($3 * 100):xticlabels(label(strcol(1), $2)) lc rgb "#08519c" title "conv", \
-     '' every ::1 using ($4 * 100) lc rgb "#d94801" title "fc", \
-     '' every ::1 using ($5 * 100) lc rgb "#006d2c" title "y"
+label(name, epochs) = name . sprintf("\n%d epochs", epochs)
+plot data every ::1 using ($4 * 100):xticlabels(label(strcol(2), $3)) lc rgb "#08519c" title "conv", \
+     '' every ::1 using ($5 * 100) lc rgb "#d94801" title "fc", \
+     '' every ::1 using ($6 * 100) lc rgb "#006d2c" title "y"
 set title "MLP probe (200 hidden, batch norm, dropout 0.1)"
 set ylabel ""
-plot data every ::1 using ($6 * 100):xticlabels(label(strcol(1), $2)) lc rgb "#08519c" title "conv", \
-     '' every ::1 using ($7 * 100) lc rgb "#d94801" title "fc", \
-     '' every ::1 using ($8 * 100) lc rgb "#006d2c" title "y"
+plot data every ::1 using ($7 * 100):xticlabels(label(strcol(2), $3)) lc rgb "#08519c" title "conv", \
+     '' every ::1 using ($8 * 100) lc rgb "#d94801" title "fc", \
+     '' every ::1 using ($9 * 100) lc rgb "#006d2c" title "y"
 unset multiplot
 set output
