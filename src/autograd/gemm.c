@@ -355,7 +355,11 @@ static void gemm_blocked(int trans_a, int trans_b, int m, int n, int k, ag_real 
                                       C + j, ldc);
                     }
                 } else {
-                    int b_tasks = (b_slivers + SLIVERS_PER_TASK - 1) / SLIVERS_PER_TASK;
+                    /* B slivers in a task: fewer when that makes about four tasks per thread */
+                    int per_task = row_blocks * b_slivers / (4 * team_size());
+                    if (per_task < 1) per_task = 1;
+                    if (per_task > SLIVERS_PER_TASK) per_task = SLIVERS_PER_TASK;
+                    int b_tasks = (b_slivers + per_task - 1) / per_task;
                     int a_tasks = j0 == 0 ? row_blocks : 0; /* A's panel: once per depth block */
                     #pragma omp for schedule(dynamic)
                     for (int t = 0; t < a_tasks + b_tasks; t++) {
@@ -363,9 +367,8 @@ static void gemm_blocked(int trans_a, int trans_b, int m, int n, int k, ag_real 
                             int i0 = t * MC, mc = m - i0 < MC ? m - i0 : MC;
                             pack_a_block(trans_a, A, lda, i0, mc, p0, kc, a_panel + (long)i0 * kc);
                         } else {
-                            int q0 = (t - a_tasks) * SLIVERS_PER_TASK;
-                            int q1 = q0 + SLIVERS_PER_TASK < b_slivers ? q0 + SLIVERS_PER_TASK
-                                                                       : b_slivers;
+                            int q0 = (t - a_tasks) * per_task;
+                            int q1 = q0 + per_task < b_slivers ? q0 + per_task : b_slivers;
                             pack_b_slivers(trans_b, B, ldb, j0, nc, p0, kc, q0, q1, b_block);
                         }
                     }
@@ -373,9 +376,8 @@ static void gemm_blocked(int trans_a, int trans_b, int m, int n, int k, ag_real 
                     for (int ib = 0; ib < row_blocks; ib++) {
                         for (int g = 0; g < b_tasks; g++) {
                             int i0 = ib * MC, mc = m - i0 < MC ? m - i0 : MC;
-                            int q0 = g * SLIVERS_PER_TASK;
-                            int q1 = q0 + SLIVERS_PER_TASK < b_slivers ? q0 + SLIVERS_PER_TASK
-                                                                       : b_slivers;
+                            int q0 = g * per_task;
+                            int q1 = q0 + per_task < b_slivers ? q0 + per_task : b_slivers;
                             multiply_task(mc, nc, kc, q0, q1, a_panel + (long)i0 * kc, b_block,
                                           alpha, beta_here, C + (long)i0 * ldc + j0, ldc);
                         }
