@@ -22,17 +22,10 @@ static inline int lanes_at(long n, long i)
     return n - i >= NORM_LANES ? NORM_LANES : (int)(n - i);
 }
 
-/* The sum of group k's lanes, in a fixed order. */
-static double lanes_total(double lane[NORM_LANES][NORM_BLOCK], int k)
+/* The sum of the lanes, in a fixed order. */
+static double lanes_total(const double lane[NORM_LANES])
 {
-    return (lane[0][k] + lane[1][k]) + (lane[2][k] + lane[3][k]);
-}
-
-/* Zero the lanes of the block's groups. */
-static void lanes_clear(double lane[NORM_LANES][NORM_BLOCK], int width)
-{
-    for (int l = 0; l < NORM_LANES; l++)
-        for (int k = 0; k < width; k++) lane[l][k] = 0;
+    return (lane[0] + lane[1]) + (lane[2] + lane[3]);
 }
 
 /* The sums of one group that the backward of a normalisation needs. */
@@ -41,44 +34,50 @@ typedef struct norm_sums {
     double g, g_xhat;    /* sum g_i and sum g_i xhat_i, where g_i = dy_i * scale */
 } norm_sums;
 
-/* All four sums of each group k of the block into sums[k], in one pass, in double, in
- * NORM_LANES lanes; where xhat_i = (x_i - mean[k]) * inv_std[k] and g_i = dy_i * scale[k]. */
+/* All four sums of each group k of the block into sums[k], in one pass, in double; where
+ * xhat_i = (x_i - mean[k]) * inv_std[k] and g_i = dy_i * scale[k]. A block of one group sums
+ * in NORM_LANES lanes; a block of several, whose runs are one number long, in one per group. */
 static void normalisation_sums(norm_group grp, const ag_real *x, const ag_real *dy,
                                const double *scale, const double *mean, const double *inv_std,
                                norm_sums *sums)
 {
-    double s_dy[NORM_LANES][NORM_BLOCK], s_dy_xhat[NORM_LANES][NORM_BLOCK];
-    double s_g[NORM_LANES][NORM_BLOCK], s_g_xhat[NORM_LANES][NORM_BLOCK];
-    lanes_clear(s_dy, grp.width);
-    lanes_clear(s_dy_xhat, grp.width);
-    lanes_clear(s_g, grp.width);
-    lanes_clear(s_g_xhat, grp.width);
-#define ADD_TO_SUMS(l, k, at)                                                   \
+/* s.dy[l] += dy_at, and so on: entry `at`, of group k, into lane l of the sums s */
+#define ADD_TO_SUMS(s, l, k, at)                                                \
     do {                                                                        \
         double g = dy[at] * scale[k];                                           \
-        s_dy[l][k] += dy[at];                                                   \
-        s_dy_xhat[l][k] += dy[at] * (x[at] - mean[k]) * inv_std[k];             \
-        s_g[l][k] += g;                                                         \
-        s_g_xhat[l][k] += g * (x[at] - mean[k]) * inv_std[k];                   \
+        s.dy[l] += dy[at];                                                      \
+        s.dy_xhat[l] += dy[at] * (x[at] - mean[k]) * inv_std[k];                \
+        s.g[l] += g;                                                            \
+        s.g_xhat[l] += g * (x[at] - mean[k]) * inv_std[k];                      \
     } while (0)
-    for (long r = 0; r < grp.runs; r++) {
-        long at = grp.base + r * grp.stride;
-        if (grp.width > 1) { /* one number of each group */
+    if (grp.width > 1) {
+        struct { double dy[NORM_BLOCK], dy_xhat[NORM_BLOCK], g[NORM_BLOCK], g_xhat[NORM_BLOCK]; }
+            s; /* [width] each: a lane per group */
+        for (int k = 0; k < grp.width; k++) s.dy[k] = s.dy_xhat[k] = s.g[k] = s.g_xhat[k] = 0;
+        for (long r = 0; r < grp.runs; r++) {
+            long at = grp.base + r * grp.stride;
             #pragma omp simd
-            for (int k = 0; k < grp.width; k++) ADD_TO_SUMS(0, k, at + k);
-            continue;
+            for (int k = 0; k < grp.width; k++) ADD_TO_SUMS(s, k, k, at + k);
         }
+        for (int k = 0; k < grp.width; k++) {
+            norm_sums total = { s.dy[k], s.dy_xhat[k], s.g[k], s.g_xhat[k] };
+            sums[k] = total;
+        }
+        return;
+    }
+    struct { double dy[NORM_LANES], dy_xhat[NORM_LANES], g[NORM_LANES], g_xhat[NORM_LANES]; }
+        s = { { 0 }, { 0 }, { 0 }, { 0 } };
+    for (long r = 0; r < grp.runs; r++) {
+        long run = grp.base + r * grp.stride;
         for (long i = 0; i < grp.run_length; i += NORM_LANES) {
             int lanes = lanes_at(grp.run_length, i);
-            for (int l = 0; l < lanes; l++) ADD_TO_SUMS(l, 0, at + i + l);
+            for (int l = 0; l < lanes; l++) ADD_TO_SUMS(s, l, 0, run + i + l);
         }
     }
 #undef ADD_TO_SUMS
-    for (int k = 0; k < grp.width; k++) {
-        norm_sums s = { lanes_total(s_dy, k), lanes_total(s_dy_xhat, k), lanes_total(s_g, k),
-                        lanes_total(s_g_xhat, k) };
-        sums[k] = s;
-    }
+    norm_sums total = { lanes_total(s.dy), lanes_total(s.dy_xhat), lanes_total(s.g),
+                        lanes_total(s.g_xhat) };
+    sums[0] = total;
 }
 
 /* Add (1/s)(g - mean(g) - xhat * mean(g * xhat)) to dx, from the sums of each group. */
@@ -107,45 +106,52 @@ static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_re
     }
 #undef ADD_GRAD
 }
-/* mean[k] and biased var[k] of each group k of the block. */
+/* mean[k] and biased var[k] of each group k of the block, in two passes; in NORM_LANES lanes
+ * for a block of one group, in one per group for a block of several. */
 static void group_mean_var(norm_group grp, const ag_real *x, double *mean, double *var)
 {
-    double sum[NORM_LANES][NORM_BLOCK], sum_sq[NORM_LANES][NORM_BLOCK];
-    lanes_clear(sum, grp.width);
-    lanes_clear(sum_sq, grp.width);
-    for (long r = 0; r < grp.runs; r++) {
-        const ag_real *xr = x + grp.base + r * grp.stride;
-        if (grp.width > 1) { /* one number of each group */
-            #pragma omp simd
-            for (int k = 0; k < grp.width; k++) sum[0][k] += xr[k];
-            continue;
-        }
-        for (long i = 0; i < grp.run_length; i += NORM_LANES) {
-            int lanes = lanes_at(grp.run_length, i);
-            for (int l = 0; l < lanes; l++) sum[l][0] += xr[i + l];
-        }
-    }
     double m = (double)grp.runs * grp.run_length;
-    for (int k = 0; k < grp.width; k++) mean[k] = lanes_total(sum, k) / m;
-#define ADD_SQUARE(l, k, value)             \
-    do {                                    \
-        double d = (value) - mean[k];       \
-        sum_sq[l][k] += d * d;              \
-    } while (0)
+    if (grp.width > 1) {
+        double sum[NORM_BLOCK], sum_sq[NORM_BLOCK]; /* [width] */
+        for (int k = 0; k < grp.width; k++) sum[k] = sum_sq[k] = 0;
+        for (long r = 0; r < grp.runs; r++) {
+            const ag_real *xr = x + grp.base + r * grp.stride;
+            #pragma omp simd
+            for (int k = 0; k < grp.width; k++) sum[k] += xr[k];
+        }
+        for (int k = 0; k < grp.width; k++) mean[k] = sum[k] / m;
+        for (long r = 0; r < grp.runs; r++) {
+            const ag_real *xr = x + grp.base + r * grp.stride;
+            #pragma omp simd
+            for (int k = 0; k < grp.width; k++) {
+                double d = xr[k] - mean[k];
+                sum_sq[k] += d * d;
+            }
+        }
+        for (int k = 0; k < grp.width; k++) var[k] = sum_sq[k] / m;
+        return;
+    }
+    double sum[NORM_LANES] = { 0 }, sum_sq[NORM_LANES] = { 0 };
     for (long r = 0; r < grp.runs; r++) {
         const ag_real *xr = x + grp.base + r * grp.stride;
-        if (grp.width > 1) {
-            #pragma omp simd
-            for (int k = 0; k < grp.width; k++) ADD_SQUARE(0, k, xr[k]);
-            continue;
-        }
         for (long i = 0; i < grp.run_length; i += NORM_LANES) {
             int lanes = lanes_at(grp.run_length, i);
-            for (int l = 0; l < lanes; l++) ADD_SQUARE(l, 0, xr[i + l]);
+            for (int l = 0; l < lanes; l++) sum[l] += xr[i + l];
         }
     }
-#undef ADD_SQUARE
-    for (int k = 0; k < grp.width; k++) var[k] = lanes_total(sum_sq, k) / m;
+    double mu = lanes_total(sum) / m;
+    for (long r = 0; r < grp.runs; r++) {
+        const ag_real *xr = x + grp.base + r * grp.stride;
+        for (long i = 0; i < grp.run_length; i += NORM_LANES) {
+            int lanes = lanes_at(grp.run_length, i);
+            for (int l = 0; l < lanes; l++) {
+                double d = xr[i + l] - mu;
+                sum_sq[l] += d * d;
+            }
+        }
+    }
+    mean[0] = mu;
+    var[0] = lanes_total(sum_sq) / m;
 }
 enum { BN_X, BN_GAMMA, BN_BETA, BN_RUNNING_MEAN, BN_RUNNING_VAR };
 enum { BN_IARG_TRAINING = 0 };
