@@ -17,13 +17,14 @@
  *   3. the peak resident memory (ru_maxrss) of a child process that trains DIM(L) for a few
  *      steps on a Fashion-MNIST-sized set of images held as bytes, as dim train holds them;
  *   4. three closing lines, one figure each: gemm_vs_openblas (ours over OpenBLAS in GFLOP/s,
- *      n = 1024, all cores), step_vs_pytorch (our DIM(L) step time over PyTorch's, 2 threads),
+ *      n = 1024, all cores), step_vs_pytorch (our DIM(L) step time over PyTorch's, 2 threads:
+ *      the median over the rounds of the ratio within a round, see step_section),
  *      peak_rss_mib; "n/a (why)" for a figure that could not be measured.
  *
  * Usage: bench [--reps N] [--rounds N] [--python PATH] [--twin PATH] [--no-torch]
  *              [--no-openblas] [--only gemm|step|rss|shapes] [--spin]
  *        bench --loop PRESET STEPS   (only train, for a profiler: perf record bench --loop ...)
- *   --reps: GEMM samples per contender (7); --rounds: training-step rounds (9); --only shapes
+ *   --reps: GEMM samples per contender (7); --rounds: training-step rounds (15); --only shapes
  *   lists every GEMM call of a step; --spin keeps libgomp's default wait policy, otherwise the
  *   bench runs with OMP_WAIT_POLICY=passive unless the environment sets one (see main).
  * Link with -Wl,--wrap=ag_gemm (the Makefile does), and build it from the float library.
@@ -634,18 +635,23 @@ static double gemm_section(const options *o)
     return ratio_1024;
 }
 
-/* The step table; returns our DIM(L) best time at 2 threads over PyTorch's. */
+/* The step table; returns the median over the rounds of our DIM(L) time at 2 threads over
+ * PyTorch's in the same round. The machine's speed drifts from one minute to the next, and a
+ * round's two steps run seconds apart: the ratio within a round cancels the drift that a ratio
+ * of the two bests keeps (five runs of this section in a row read 0.54 to 0.75 best over best). */
 static double step_section(const options *o, dim_run runs[2], twin *tw)
 {
     int nthreads = cores() >= 2 ? 2 : 1;
     double ratio = NAN;
     printf("\n== One DIM training step: batch %d of 1x28x28 images (random), Adam, both players"
            "\n   %d interleaved rounds; in each, ours and PyTorch at 1 and 2 threads in "
-           "alternating order. Best [median] ms.\n", BATCH, o->rounds);
+           "alternating order. Best [median] ms;\n   ours/PyTorch: best over best, then the "
+           "median [lowest, highest] of the rounds' own ratios.\n", BATCH, o->rounds);
     printf("   PyTorch: %s\n", tw->pid >= 0 ? tw->version : "n/a");
     if (tw->pid < 0) printf("   (no PyTorch figures: %s)\n", tw->why);
     printf("\n  %-8s %-3s %-21s %8s %7s | %-21s %8s %7s | %s\n", "model", "thr", "ours ms",
-           "images/s", "GFLOP/s", "PyTorch ms", "images/s", "GFLOP/s", "ours/PyTorch");
+           "images/s", "GFLOP/s", "PyTorch ms", "images/s", "GFLOP/s",
+           "ours/PyTorch: best, rounds");
     for (int r = 0; r < 2; r++) {
         dim_run *d = &runs[r];
         double ours[2][MAX_SAMPLES], theirs[2][MAX_SAMPLES];
@@ -671,14 +677,20 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
             summary a = summarise(ours[t], rounds);
             summary b = summarise(theirs[t], have_theirs ? rounds : 0);
             double flops = trace.flops[r];
-            char mine[32], other[32] = "n/a", other_ips[16] = "", other_gf[16] = "", q[16] = "";
+            char mine[32], other[32] = "n/a", other_ips[16] = "", other_gf[16] = "", q[48] = "";
             snprintf(mine, sizeof mine, "%7.1f [%7.1f]", a.best * 1e3, a.median * 1e3);
             if (b.n > 0) {
                 snprintf(other, sizeof other, "%7.1f [%7.1f]", b.best * 1e3, b.median * 1e3);
                 snprintf(other_ips, sizeof other_ips, "%.1f", BATCH / b.best);
                 snprintf(other_gf, sizeof other_gf, "%.1f", flops / b.best * 1e-9);
-                snprintf(q, sizeof q, "%.2f", a.best / b.best);
-                if (r == 0 && t + 1 == 2) ratio = a.best / b.best;
+                double paired[MAX_SAMPLES]; /* [rounds] ours over theirs, round by round */
+                for (int i = 0; i < rounds; i++) paired[i] = ours[t][i] / theirs[t][i];
+                summary p = summarise(paired, rounds);
+                double highest = paired[0];
+                for (int i = 1; i < rounds; i++) highest = paired[i] > highest ? paired[i] : highest;
+                snprintf(q, sizeof q, "%.2f, %.2f [%.2f, %.2f]", a.best / b.best, p.median, p.best,
+                         highest);
+                if (r == 0 && t + 1 == 2) ratio = p.median;
             }
             printf("  %-8s %-3d %-21s %8.1f %7.1f | %-21s %8s %7s | %s\n", d->label, t + 1, mine,
                    BATCH / a.best, flops / a.best * 1e-9, other, other_ips, other_gf, q);
@@ -722,7 +734,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: cannot run again with OMP_WAIT_POLICY=passive: %s\n",
                 strerror(errno)); /* go on with the default */
     }
-    options o = {7, 9, 1, 1, NULL, "experiments/torch_dim.py", NULL};
+    options o = {7, 15, 1, 1, NULL, "experiments/torch_dim.py", NULL};
     o.python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
