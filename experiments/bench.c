@@ -3,7 +3,8 @@
  * Absolute times on a shared machine drift from minute to minute, so every comparison here is
  * made inside one run, with the contenders interleaved: sample after sample, ours then theirs,
  * then theirs then ours, and each figure is the BEST (smallest time) of its samples, with the
- * median beside it in brackets. Ratios are taken between best times. It prints:
+ * median beside it in brackets. Ratios are taken between best times, but for the training
+ * steps' (see step_section). It prints:
  *
  *   1. GEMM GFLOP/s at the shapes of one DIM training step (recorded from a real step of the
  *      28x28 model at batch 64: every call of ag_gemm, through the linker's --wrap) and at
@@ -14,15 +15,17 @@
  *      images/s, with the step's FLOP count (2mnk summed over its GEMM calls) and GFLOP/s;
  *      beside the same step of the same model in PyTorch (experiments/torch_dim.py, run as a
  *      co-process that answers one step at a time), where python3-torch is installed;
- *   3. the peak resident memory (ru_maxrss) of a child process that trains DIM(L) for a few
+ *   3. where the time of a DIM(L) step goes, at 1 and 2 threads: the tape's own timing of each
+ *      operation (ag_tape_time_ops), by op and output size, and the time outside them;
+ *   4. the peak resident memory (ru_maxrss) of a child process that trains DIM(L) for a few
  *      steps on a Fashion-MNIST-sized set of images held as bytes, as dim train holds them;
- *   4. three closing lines, one figure each: gemm_vs_openblas (ours over OpenBLAS in GFLOP/s,
+ *   5. three closing lines, one figure each: gemm_vs_openblas (ours over OpenBLAS in GFLOP/s,
  *      n = 1024, all cores), step_vs_pytorch (our DIM(L) step time over PyTorch's, 2 threads:
  *      the median over the rounds of the ratio within a round, see step_section),
  *      peak_rss_mib; "n/a (why)" for a figure that could not be measured.
  *
  * Usage: bench [--reps N] [--rounds N] [--python PATH] [--twin PATH] [--no-torch]
- *              [--no-openblas] [--only gemm|step|rss|shapes] [--spin]
+ *              [--no-openblas] [--only gemm|step|ops|rss|shapes] [--spin]
  *        bench --loop PRESET STEPS   (only train, for a profiler: perf record bench --loop ...)
  *   --reps: GEMM samples per contender (7); --rounds: training-step rounds (15); --only shapes
  *   lists every GEMM call of a step; --spin keeps libgomp's default wait policy, otherwise the
@@ -348,6 +351,59 @@ static double our_step(dim_run *d, int threads)
     double t0 = now();
     dim_train_step(&d->trainer, d->images, BATCH);
     return now() - t0;
+}
+
+/* ---- Where the time of a step goes: the tape's own timing of each operation ------------- */
+
+enum { OP_STEPS = 10, OP_ROWS_SHOWN = 16 };
+
+static int compare_op_times(const void *a, const void *b)
+{
+    const ag_op_time *x = a, *y = b;
+    double tx = x->forward + x->backward, ty = y->forward + y->backward;
+    return tx < ty ? 1 : tx > ty ? -1 : 0;
+}
+
+/* OP_STEPS steps of d at `threads` threads with the tape timing every action: the operations
+ * that took most of it, in ms per step, and what was spent outside them (the optimisers, the
+ * batch, the tape's bookkeeping). */
+static void op_table(dim_run *d, int threads)
+{
+    our_step(d, threads); /* the tape at its size */
+    ag_tape *t = d->trainer.tape;
+    ag_tape_time_ops(t, 1);
+    double total = 0;
+    for (int i = 0; i < OP_STEPS; i++) total += our_step(d, threads);
+    ag_tape_time_ops(t, 0);
+    int count;
+    const ag_op_time *rows = ag_tape_op_times(t, &count);
+    ag_op_time sorted[AG_OP_TIME_ROWS];
+    memcpy(sorted, rows, (size_t)count * sizeof *sorted);
+    qsort(sorted, (size_t)count, sizeof *sorted, compare_op_times);
+    double per_step = 1e3 / OP_STEPS, in_ops = 0, shown = 0;
+    printf("\n  %s, %d thread%s: %.1f ms per step\n  %-14s %9s %9s %9s %6s\n", d->label, threads,
+           threads > 1 ? "s" : "", total * per_step, "operation", "output", "fwd ms", "bwd ms",
+           "share");
+    for (int i = 0; i < count; i++) {
+        double both = sorted[i].forward + sorted[i].backward;
+        in_ops += both;
+        if (i >= OP_ROWS_SHOWN) continue;
+        shown += both;
+        printf("  %-14s %9ld %9.2f %9.2f %5.1f%%\n", sorted[i].op, sorted[i].size,
+               sorted[i].forward * per_step, sorted[i].backward * per_step, 100 * both / total);
+    }
+    printf("  %-14s %9s %19.2f %5.1f%%\n", "the other ops", "", (in_ops - shown) * per_step,
+           100 * (in_ops - shown) / total);
+    printf("  %-14s %9s %19.2f %5.1f%%\n", "outside them", "", (total - in_ops) * per_step,
+           100 * (total - in_ops) / total);
+}
+
+static void op_section(dim_run *d)
+{
+    printf("\n== Where the time of a %s step goes: the tape times each operation (%d steps; "
+           "rows by op and output size)\n", d->label, OP_STEPS);
+    op_table(d, 1);
+    if (omp_get_num_procs() >= 2) op_table(d, 2);
 }
 
 /* ---- PyTorch: the twin as a co-process ----------------------------------------------------- */
@@ -705,7 +761,7 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench [--reps N] [--rounds N] [--python PATH] [--twin PATH] "
-                    "[--no-torch] [--no-openblas] [--only gemm|step|rss|shapes] [--spin]\n");
+                    "[--no-torch] [--no-openblas] [--only gemm|step|ops|rss|shapes] [--spin]\n");
     exit(2);
 }
 
@@ -763,11 +819,13 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    if (o.only && strcmp(o.only, "gemm") && strcmp(o.only, "step") && strcmp(o.only, "rss"))
+    if (o.only && strcmp(o.only, "gemm") && strcmp(o.only, "step") && strcmp(o.only, "rss")
+        && strcmp(o.only, "ops"))
         usage();
     int do_gemm = !o.only || strcmp(o.only, "gemm") == 0;
     int do_step = !o.only || strcmp(o.only, "step") == 0;
     int do_rss = !o.only || strcmp(o.only, "rss") == 0;
+    int do_ops = !o.only || strcmp(o.only, "ops") == 0;
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -791,6 +849,7 @@ int main(int argc, char **argv)
     char rss_why[200] = "not measured: --only";
     if (do_gemm) gemm_ratio = gemm_section(&o);
     if (do_step) step_ratio = step_section(&o, runs, &tw);
+    if (do_ops) op_section(&runs[0]);
     dim_run_free(&runs[1]);
     dim_run_free(&runs[0]);
     char reply[64];

@@ -78,6 +78,9 @@ struct ag_tape {
     unsigned long step;    /* how many times the tape has been reset */
     int training;          /* 1: batch norm uses batch statistics, dropout drops */
     const char *current_op;/* the op being recorded, for error messages */
+    int timing;            /* 1: every action adds its time to op_times */
+    struct ag_op_time *op_times; /* [nop_times] per op and size; NULL until timing starts */
+    int nop_times;
 };
 /* Tapes. A tape records one step; ag_tape_reset empties it for the next. */
 ag_tape *ag_tape_new(size_t arena_bytes);            /* a fixed arena */
@@ -130,6 +133,20 @@ ag_tensor *ag_node_forward(ag_node *node);
 void ag_backward(ag_tape *t, ag_tensor *loss);
 /* The same for a tensor y and a seed dy [y->size]: add dy^T dy/dx to x->grad. */
 void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy);
+/* Per-operation times, for profiling. Between ag_tape_time_ops(t, 1) and ag_tape_time_ops(t, 0)
+ * every forward and backward action recorded or replayed on t adds its wall-clock time to the
+ * row of its op and output size; turning timing on clears the rows, which outlive
+ * ag_tape_reset. Rows beyond AG_OP_TIME_ROWS go to a last row named "(other)". */
+typedef struct ag_op_time {
+    const char *op;            /* the op's name */
+    long size;                 /* the size of its output; 0 in "(other)" */
+    double forward, backward;  /* seconds, summed over the actions */
+    long forwards, backwards;  /* the actions timed */
+} ag_op_time;
+enum { AG_OP_TIME_ROWS = 256 };
+void ag_tape_time_ops(ag_tape *t, int on);
+/* The rows, in the order first met; *count gets their number (0 before any timing). */
+const ag_op_time *ag_tape_op_times(const ag_tape *t, int *count);
 /* The table of every operation, for gradient checks and drawings. */
 extern const ag_op ag_op_add;
 extern const ag_op ag_op_sub;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { AG_ALIGN = 64 };
 #if !defined(AG_POISON_OUTPUTS) && defined(__SANITIZE_ADDRESS__)
@@ -82,6 +83,7 @@ void ag_tape_free(ag_tape *t)
     free_retired(t);
     free(t->retired);
     free(t->arena);
+    free(t->op_times);
     free(t);
 }
 
@@ -302,6 +304,66 @@ void ag_params_free(ag_params *ps)
     ps->items = NULL;
     ps->count = ps->capacity = 0;
 }
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void ag_tape_time_ops(ag_tape *t, int on)
+{
+    if (on) {
+        if (t->op_times == NULL) t->op_times = malloc(AG_OP_TIME_ROWS * sizeof *t->op_times);
+        if (t->op_times == NULL) ag_fatal("ag_tape_time_ops: out of memory");
+        t->nop_times = 0;
+    }
+    t->timing = on != 0;
+}
+
+const ag_op_time *ag_tape_op_times(const ag_tape *t, int *count)
+{
+    *count = t->op_times != NULL ? t->nop_times : 0;
+    return t->op_times;
+}
+
+/* The row of n's op and output size, made on first use; the last row, made when the others
+ * are taken, is "(other)" and takes every op and size not met before. */
+static ag_op_time *op_time_row(ag_tape *t, const ag_node *n)
+{
+    for (int i = 0; i < t->nop_times; i++)
+        if (t->op_times[i].op == n->op->name && t->op_times[i].size == n->out->size)
+            return &t->op_times[i];
+    if (t->nop_times == AG_OP_TIME_ROWS) return &t->op_times[AG_OP_TIME_ROWS - 1];
+    ag_op_time fresh = { n->op->name, n->out->size, 0, 0, 0, 0 };
+    if (t->nop_times == AG_OP_TIME_ROWS - 1) {
+        fresh.op = "(other)";
+        fresh.size = 0;
+    }
+    t->op_times[t->nop_times] = fresh;
+    return &t->op_times[t->nop_times++];
+}
+
+/* n's forward or backward action, timed when the tape is timing. */
+static void run_action(ag_node *n, ag_action action)
+{
+    ag_tape *t = n->tape;
+    if (!t->timing) {
+        n->op->run(n, action);
+        return;
+    }
+    double start = seconds_now();
+    n->op->run(n, action);
+    double elapsed = seconds_now() - start;
+    ag_op_time *row = op_time_row(t, n);
+    if (action == AG_FORWARD) {
+        row->forward += elapsed;
+        row->forwards++;
+    } else {
+        row->backward += elapsed;
+        row->backwards++;
+    }
+}
 static void check_alive(ag_tape *t, const ag_op *op, const ag_tensor *x, int k)
 {
     if (x == NULL)
@@ -366,7 +428,7 @@ ag_node *ag_node_new_view(ag_tape *t, const ag_op *op, ag_tensor *x, int out_ndi
 ag_tensor *ag_node_forward(ag_node *n)
 {
     n->tape->current_op = n->op->name;
-    n->op->run(n, AG_FORWARD);
+    run_action(n, AG_FORWARD);
     n->tape->current_op = NULL;
     return n->out;
 }
@@ -399,7 +461,7 @@ void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy)
         for (int k = 0; k < n->ninputs; k++)
             if (n->in[k]->requires_grad) ag_grad_of(n->in[k]);
         t->current_op = n->op->name;
-        n->op->run(n, AG_BACKWARD);
+        run_action(n, AG_BACKWARD);
     }
     t->current_op = NULL;
 }

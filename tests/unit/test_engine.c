@@ -578,6 +578,66 @@ START_TEST(test_rng_normal_has_mean_zero_and_variance_one)
 }
 END_TEST
 
+/* The row of op `op` with output size `size`, or NULL. */
+static const ag_op_time *find_op_time(const ag_op_time *rows, int count, const char *op,
+                                      long size)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(rows[i].op, op) == 0 && rows[i].size == size) return &rows[i];
+    return NULL;
+}
+
+/* Timing is off until asked for; on, each action lands in the row of its op and output size
+ * and the rows outlive a reset; turning it on again clears them; off, nothing is added; more
+ * rows than there is room for go to "(other)". */
+START_TEST(test_op_timing_counts_each_action_by_op_and_size)
+{
+    ag_params ps = {0};
+    ag_tensor *w = ag_param_new(&ps, "w", AG_SHAPE(3));
+    ag_tape *t = ag_tape_new(1 << 20);
+    int count = -1;
+    ag_tape_op_times(t, &count);
+    ck_assert_int_eq(count, 0);
+    ag_tape_time_ops(t, 1);
+    for (int step = 0; step < 2; step++) {
+        ag_tape_reset(t);
+        ag_tensor *x = ag_tensor_new(t, AG_SHAPE(2, 3));
+        ag_tensor *y = ag_neg(t, ag_mul(t, x, w));        /* mul and neg of size 6 */
+        ag_backward(t, ag_sum(t, ag_neg(t, ag_sum(t, y)))); /* sum 1, neg 1, sum 1 */
+    }
+    const ag_op_time *rows = ag_tape_op_times(t, &count);
+    ck_assert_int_eq(count, 4); /* mul 6, neg 6, sum 1, neg 1 */
+    const char *ops[4] = {"mul", "neg", "sum", "neg"};
+    const long sizes[4] = {6, 6, 1, 1}, forwards[4] = {2, 2, 4, 2};
+    for (int i = 0; i < 4; i++) {
+        const ag_op_time *r = find_op_time(rows, count, ops[i], sizes[i]);
+        ck_assert_msg(r != NULL, "no row for %s of size %ld", ops[i], sizes[i]);
+        ck_assert_int_eq(r->forwards, forwards[i]);
+        ck_assert_int_eq(r->backwards, forwards[i]);
+        ck_assert(r->forward >= 0 && r->backward >= 0);
+    }
+    ag_tape_time_ops(t, 0);
+    ag_tape_reset(t);
+    ag_neg(t, ag_tensor_new(t, AG_SHAPE(5)));
+    ag_tape_op_times(t, &count);
+    ck_assert_int_eq(count, 4); /* off: the rows stay, and nothing is added */
+    ag_tape_time_ops(t, 1);
+    ag_tape_op_times(t, &count);
+    ck_assert_int_eq(count, 0);
+    for (int size = 1; size <= AG_OP_TIME_ROWS + 10; size++) {
+        ag_tape_reset(t);
+        ag_neg(t, ag_tensor_new(t, AG_SHAPE(size)));
+    }
+    rows = ag_tape_op_times(t, &count);
+    ck_assert_int_eq(count, AG_OP_TIME_ROWS);
+    ck_assert_str_eq(rows[AG_OP_TIME_ROWS - 1].op, "(other)");
+    ck_assert_int_eq(rows[AG_OP_TIME_ROWS - 1].forwards, 11);
+    ck_assert_int_eq(rows[AG_OP_TIME_ROWS - 2].size, AG_OP_TIME_ROWS - 1);
+    ag_tape_free(t);
+    ag_params_free(&ps);
+}
+END_TEST
+
 Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -607,6 +667,7 @@ Suite *engine_suite(void)
     tcase_add_test(tape, test_backward_skips_tensors_without_grad);
     tcase_add_test(tape, test_reshape_is_a_view_and_parameters_still_accumulate);
     tcase_add_test(tape, test_tape_leaf_with_requires_grad_gets_a_gradient);
+    tcase_add_test(tape, test_op_timing_counts_each_action_by_op_and_size);
     suite_add_tcase(s, tape);
 
     TCase *rng = tcase_create("rng");
