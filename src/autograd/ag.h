@@ -144,6 +144,8 @@ typedef struct ag_op_time {
     long forwards, backwards;  /* the actions timed */
 } ag_op_time;
 enum { AG_OP_TIME_ROWS = 256 };
+/* Seconds on a monotonic clock (CLOCK_MONOTONIC): for differences only. */
+double ag_seconds(void);
 void ag_tape_time_ops(ag_tape *t, int on);
 /* The rows, in the order first met; *count gets their number (0 before any timing). */
 const ag_op_time *ag_tape_op_times(const ag_tape *t, int *count);

@@ -312,6 +312,14 @@ static int team_size(void)
 #endif
 }
 
+/* B slivers per task when `row_blocks` blocks of rows share `b_slivers` slivers: about four
+ * tasks per thread, at least one sliver and at most `most` in a task. Both paths split so. */
+static int slivers_per_task(int row_blocks, int b_slivers, int most)
+{
+    int per_task = row_blocks * b_slivers / (4 * team_size());
+    return per_task < 1 ? 1 : per_task > most ? most : per_task;
+}
+
 static ag_real *packing_buffer(size_t reals)
 {
     void *buffer = NULL;
@@ -339,8 +347,7 @@ static void gemm_blocked(int trans_a, int trans_b, int m, int n, int k, ag_real 
             for (int j0 = 0; j0 < n; j0 += NC) {
                 int nc = n - j0 < NC ? n - j0 : NC, b_slivers = (nc + NR - 1) / NR;
                 if (row_blocks == 1) {
-                    int per_task = b_slivers / (4 * team_size()), most = FUSED_SLIVERS_PER_TASK;
-                    per_task = per_task < 1 ? 1 : per_task > most ? most : per_task;
+                    int per_task = slivers_per_task(1, b_slivers, FUSED_SLIVERS_PER_TASK);
                     int tasks = (b_slivers + per_task - 1) / per_task;
                     if (j0 == 0) {
                     #pragma omp single
@@ -355,10 +362,7 @@ static void gemm_blocked(int trans_a, int trans_b, int m, int n, int k, ag_real 
                                       C + j, ldc);
                     }
                 } else {
-                    /* B slivers in a task: fewer when that makes about four tasks per thread */
-                    int per_task = row_blocks * b_slivers / (4 * team_size());
-                    if (per_task < 1) per_task = 1;
-                    if (per_task > SLIVERS_PER_TASK) per_task = SLIVERS_PER_TASK;
+                    int per_task = slivers_per_task(row_blocks, b_slivers, SLIVERS_PER_TASK);
                     int b_tasks = (b_slivers + per_task - 1) / per_task;
                     int a_tasks = j0 == 0 ? row_blocks : 0; /* A's panel: once per depth block */
                     #pragma omp for schedule(dynamic)

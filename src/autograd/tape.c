@@ -104,12 +104,17 @@ void ag_tape_reset(ag_tape *t)
 void ag_tape_set_training(ag_tape *t, int training) { t->training = training != 0; }
 enum { ZERO_PIECE = 1 << 18 }; /* bytes one thread clears at a time: 256 KiB */
 
-/* memset(p, 0, bytes), by every thread when there are several pieces. */
+/* memset(p, 0, bytes), by every thread when there are several pieces. Most calls clear a
+ * node or a tensor's header: those stay out of any parallel region. */
 static void zero_bytes(void *p, size_t bytes)
 {
     unsigned char *base = p;
     long pieces = (long)((bytes + ZERO_PIECE - 1) / ZERO_PIECE);
-    #pragma omp parallel for schedule(static) if (pieces > 1)
+    if (pieces <= 1) {
+        memset(p, 0, bytes);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
     for (long i = 0; i < pieces; i++) {
         size_t at = (size_t)i * ZERO_PIECE;
         memset(base + at, 0, bytes - at < ZERO_PIECE ? bytes - at : ZERO_PIECE);
@@ -304,7 +309,7 @@ void ag_params_free(ag_params *ps)
     ps->items = NULL;
     ps->count = ps->capacity = 0;
 }
-static double seconds_now(void)
+double ag_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -352,9 +357,9 @@ static void run_action(ag_node *n, ag_action action)
         n->op->run(n, action);
         return;
     }
-    double start = seconds_now();
+    double start = ag_seconds();
     n->op->run(n, action);
-    double elapsed = seconds_now() - start;
+    double elapsed = ag_seconds() - start;
     ag_op_time *row = op_time_row(t, n);
     if (action == AG_FORWARD) {
         row->forward += elapsed;

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dim.h"
@@ -35,13 +34,6 @@ static uint64_t stream_seed(uint64_t seed, uint64_t stream)
     ag_rng r;
     ag_rng_seed(&r, seed ^ stream);
     return ag_rng_next(&r);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* "1h02m", "3m12s", "45s" */
@@ -187,7 +179,7 @@ static void progress_start(progress *p, int quiet, long step, long last_step, in
     memset(p, 0, sizeof *p);
     p->quiet = quiet;
     p->tty = !quiet && isatty(fileno(stderr));
-    p->start = p->drawn = now_seconds();
+    p->start = p->drawn = ag_seconds();
     p->first_step = step;
     p->last_step = last_step;
     p->batch = batch;
@@ -227,7 +219,7 @@ static void progress_tail(const progress *p, long step, double now, char *buf, s
 static void progress_show(progress *p, long step, int epoch, int logged)
 {
     if (p->quiet) return;
-    double now = now_seconds();
+    double now = ag_seconds();
     int in_epoch = (int)(step - (long)epoch * p->steps_per_epoch);
     char tail[160];
     if (p->tty) {
@@ -483,9 +475,9 @@ static int train_epochs(session *s)
     progress_start(&p, s->options.quiet, tr->step, (long)info->epochs * steps_per_epoch, batch,
                    steps_per_epoch, info->epochs);
     log_sums sums = {0};
-    sums.since = now_seconds();
+    sums.since = ag_seconds();
     for (int epoch = info->epoch; epoch < info->epochs; epoch++) {
-        double epoch_start = now_seconds();
+        double epoch_start = ag_seconds();
         for (int i = 0; i < s->count; i++) s->order[i] = i;
         ag_rng_shuffle(&s->data_rng, s->order, s->count);
         for (int k = 0; k < steps_per_epoch; k++) {
@@ -504,7 +496,7 @@ static int train_epochs(session *s)
             progress_update(&p, &st);
             int logged = tr->step % log_every == 0 || k == steps_per_epoch - 1;
             if (logged) {
-                double now = now_seconds();
+                double now = ag_seconds();
                 log_row(s->log, &sums, tr->step, (double)tr->step / steps_per_epoch,
                         sums.steps * batch / (now - sums.since + 1e-9));
                 memset(&sums, 0, sizeof sums);
@@ -521,7 +513,7 @@ static int train_epochs(session *s)
         }
         if (!s->options.quiet) {
             char took[32], local[32], global[32], prior[32];
-            double seconds = now_seconds() - epoch_start;
+            double seconds = ag_seconds() - epoch_start;
             fprintf(stderr, "%sdim train: epoch %d/%d done in %s (%.0f img/s): local %s, "
                     "global %s, prior %s; %s written\n", p.tty ? "\n" : "", epoch + 1,
                     info->epochs, duration_text(took, sizeof took, seconds),
@@ -562,12 +554,12 @@ int dim_train_run(const dim_train_options *o)
         rc = DIM_EXIT_DATA;
     if (rc == 0) {
         announce(&s, s.count / s.info.batch, omp_get_max_threads());
-        double start = now_seconds();
+        double start = ag_seconds();
         rc = train_epochs(&s);
         char took[32];
         if (rc == 0 && !o->quiet)
             printf("dim train: %d epochs, %ld steps, %s; the model is in %s\n", s.info.epochs,
-                   s.trainer.step, duration_text(took, sizeof took, now_seconds() - start),
+                   s.trainer.step, duration_text(took, sizeof took, ag_seconds() - start),
                    s.checkpoint);
     }
     session_free(&s);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dim.h"
@@ -137,13 +136,6 @@ typedef struct bench_progress {
     double start, printed;  /* seconds */
 } bench_progress;
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void progress_print(bench_progress *p, double now)
 {
     double elapsed = now - p->start, share = (double)p->done / (double)p->total;
@@ -160,7 +152,7 @@ static void progress_start(bench_progress *p, FILE *out, long total)
     p->out = out;
     p->total = total;
     p->tty = out != NULL && isatty(fileno(out));
-    p->start = p->printed = seconds_now();
+    p->start = p->printed = ag_seconds();
 }
 
 /* One step of one estimator done; called by every thread, each with its own count of the
@@ -172,7 +164,7 @@ static void progress_tick(bench_progress *p, long *pending)
 #pragma omp critical(dim_mibench_progress)
     {
         p->done += *pending;
-        double now = seconds_now();
+        double now = ag_seconds();
         int tenths = (int)(10 * p->done / p->total);
         if (p->tty ? now - p->printed >= 1.0 : tenths > p->tenths) {
             p->tenths = tenths;
@@ -184,7 +176,7 @@ static void progress_tick(bench_progress *p, long *pending)
 
 static double progress_end(bench_progress *p)
 {
-    double now = seconds_now();
+    double now = ag_seconds();
     if (p->out != NULL) {
         p->done = p->total;
         fprintf(p->out, "%smi-bench: %ld steps in %.1f s\n", p->tty ? "\r" : "", p->total,
