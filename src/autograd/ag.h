@@ -46,10 +46,19 @@ typedef enum ag_output_start {
     AG_OUTPUT_ASSIGNED    /* left as it is: the forward assigns every entry */
 } ag_output_start;
 
+/* What the backward walk gives an op's backward in an input's gradient that it makes for the
+ * op, no other node having reached that input yet. */
+typedef enum ag_grad_start {
+    AG_GRAD_ZEROED,      /* zeroed: the backward adds into it, as into every gradient */
+    AG_GRAD_ASSIGNED     /* left as it is: where ag_grad_is_new says so, the backward assigns
+                            every entry instead of adding */
+} ag_grad_start;
+
 typedef struct ag_op {
     const char *name;  /* "conv2d": in error messages, DOT drawings and gradient checks */
     ag_op_fn run;      /* AG_FORWARD: fill out->value; AG_BACKWARD: add to in[k]->grad */
     ag_output_start output_start;  /* AG_OUTPUT_ASSIGNED: the forward writes all of out */
+    ag_grad_start grad_start;      /* AG_GRAD_ASSIGNED: the backward may assign new gradients */
 } ag_op;
 
 struct ag_node {
@@ -63,6 +72,7 @@ struct ag_node {
     void *saved;                    /* what the forward keeps for the backward (arena) */
     ag_node *prev;                  /* the node recorded just before: the tape, read backwards */
     int index;                      /* position on the tape, counting from 0 */
+    unsigned new_grads;             /* in its backward: bit k set when in[k]'s gradient is new */
 };
 struct ag_tape {
     unsigned char *arena;  /* [capacity] bytes, 64-byte aligned: the current block */
@@ -133,6 +143,10 @@ ag_tensor *ag_node_forward(ag_node *node);
 void ag_backward(ag_tape *t, ag_tensor *loss);
 /* The same for a tensor y and a seed dy [y->size]: add dy^T dy/dx to x->grad. */
 void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy);
+/* In the backward of an op whose row says AG_GRAD_ASSIGNED: 1 when the walk made in[k]'s
+ * gradient for this call and left it unzeroed, so that the backward must assign every entry of
+ * it; 0 when the backward adds, as it always may. Always 0 outside a backward. */
+int ag_grad_is_new(const ag_node *n, int k);
 /* Per-operation times, for profiling. Between ag_tape_time_ops(t, 1) and ag_tape_time_ops(t, 0)
  * every forward and backward action recorded or replayed on t adds its wall-clock time to the
  * row of its op and output size; turning timing on clears the rows, which outlive

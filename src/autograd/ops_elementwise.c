@@ -3,18 +3,24 @@
 #include "ag.h"
 
 #include <math.h>
+#include <string.h>
 
 enum { ELEMENTWISE_PARALLEL_MIN = 1 << 15 }; /* elements; below this a loop runs serially */
-/* in[k]->grad += c * out->grad, elementwise, if input k needs a gradient; the input has the
- * output's layout. */
+/* in[k]->grad += c * out->grad (= when the gradient is new), elementwise, if input k needs a
+ * gradient; the input has the output's layout. */
 static void add_scaled_adjoint(ag_node *n, int k, ag_real c)
 {
     if (!n->in[k]->requires_grad) return;
     const ag_real *gy = n->out->grad;  /* [size] */
     ag_real *gx = n->in[k]->grad;      /* [size] */
     long size = n->out->size;
+    if (ag_grad_is_new(n, k)) {
 #pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
-    for (long i = 0; i < size; i++) gx[i] += c * gy[i];
+        for (long i = 0; i < size; i++) gx[i] = c * gy[i];
+    } else {
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
+        for (long i = 0; i < size; i++) gx[i] += c * gy[i];
+    }
 }
 /* dims = the shape of x, right-aligned in four dimensions: [2, 3] becomes [1, 1, 2, 3]. */
 static void right_aligned(const ag_tensor *x, int dims[AG_MAX_DIMS])
@@ -180,6 +186,8 @@ static void broadcast_backward(ag_node *n, binary_kind kind)
     for (int k = 0; k < 2; k++) {
         ag_tensor *x = n->in[k];
         if (!x->requires_grad) continue;
+        if (ag_grad_is_new(n, k)) /* add and sub assign new gradients, but not through here */
+            memset(x->grad, 0, (size_t)x->size * sizeof(ag_real));
         int dims[AG_MAX_DIMS];
         right_aligned(x, dims);
         if (dims[AG_MAX_DIMS - 1] == v.out[AG_MAX_DIMS - 1]) {
@@ -236,7 +244,7 @@ static void add_run(ag_node *n, ag_action action)
     add_scaled_adjoint(n, 1, 1);
 }
 
-const ag_op ag_op_add = { "add", add_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_add = { "add", add_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ASSIGNED };
 
 ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
@@ -257,7 +265,7 @@ static void sub_run(ag_node *n, ag_action action)
     add_scaled_adjoint(n, 1, -1);
 }
 
-const ag_op ag_op_sub = { "sub", sub_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_sub = { "sub", sub_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ASSIGNED };
 
 ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
@@ -287,7 +295,7 @@ static void mul_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_mul = { "mul", mul_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_mul = { "mul", mul_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
@@ -317,7 +325,7 @@ static void div_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_div = { "div", div_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_div = { "div", div_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
@@ -344,7 +352,7 @@ static void scale_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_scale = { "scale", scale_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_scale = { "scale", scale_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ASSIGNED };
 
 ag_tensor *ag_scale(ag_tape *t, ag_tensor *x, double c)
 {
@@ -367,7 +375,8 @@ static void add_scalar_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_add_scalar = { "add_scalar", add_scalar_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_add_scalar = { "add_scalar", add_scalar_run, AG_OUTPUT_ASSIGNED,
+                                 AG_GRAD_ASSIGNED };
 
 ag_tensor *ag_add_scalar(ag_tape *t, ag_tensor *x, double c)
 {
@@ -389,7 +398,7 @@ static void neg_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_neg = { "neg", neg_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_neg = { "neg", neg_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ASSIGNED };
 
 ag_tensor *ag_neg(ag_tape *t, ag_tensor *x)
 {
@@ -411,7 +420,7 @@ static void exp_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_exp = { "exp", exp_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_exp = { "exp", exp_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_exp(ag_tape *t, ag_tensor *x)
 {
@@ -434,7 +443,7 @@ static void log_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_log = { "log", log_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_log = { "log", log_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_log(ag_tape *t, ag_tensor *x)
 {
@@ -451,12 +460,17 @@ static void relu_run(ag_node *n, ag_action action)
     } else {
         const ag_real *gy = n->out->grad;
         ag_real *gx = n->in[0]->grad;
+        if (ag_grad_is_new(n, 0)) {
 #pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gx[i] += x[i] > 0 ? gy[i] : 0;
+            for (long i = 0; i < size; i++) gx[i] = x[i] > 0 ? gy[i] : 0;
+        } else {
+#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
+            for (long i = 0; i < size; i++) gx[i] += x[i] > 0 ? gy[i] : 0;
+        }
     }
 }
 
-const ag_op ag_op_relu = { "relu", relu_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_relu = { "relu", relu_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ASSIGNED };
 
 ag_tensor *ag_relu(ag_tape *t, ag_tensor *x)
 {
@@ -480,7 +494,7 @@ static void leaky_relu_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_leaky_relu = { "leaky_relu", leaky_relu_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_leaky_relu = { "leaky_relu", leaky_relu_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope)
 {
@@ -514,7 +528,7 @@ static void sigmoid_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_sigmoid = { "sigmoid", sigmoid_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_sigmoid = { "sigmoid", sigmoid_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x)
 {
@@ -537,7 +551,7 @@ static void tanh_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_tanh = { "tanh", tanh_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_tanh = { "tanh", tanh_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x)
 {
@@ -562,7 +576,7 @@ static void softplus_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_softplus = { "softplus", softplus_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_softplus = { "softplus", softplus_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_softplus(ag_tape *t, ag_tensor *x)
 {

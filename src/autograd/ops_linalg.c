@@ -7,9 +7,9 @@
 
 enum { COLUMN_SUM_BLOCK = 64 }; /* columns summed together, in doubles on the stack */
 
-/* sums[j] += sum over i of m[i*cols + j], for an m of rows x cols: each column's sum in the
- * order i = 0, 1, ..., a block of columns at a time, walking m along its rows. */
-static void add_column_sums(int rows, int cols, const ag_real *m, ag_real *sums)
+/* sums[j] += sum over i of m[i*cols + j] (= when assign), for an m of rows x cols: each column's
+ * sum in the order i = 0, 1, ..., a block of columns at a time, walking m along its rows. */
+static void add_column_sums(int rows, int cols, const ag_real *m, ag_real *sums, int assign)
 {
     int blocks = (cols + COLUMN_SUM_BLOCK - 1) / COLUMN_SUM_BLOCK;
 #pragma omp parallel for schedule(static) if ((long)rows * cols > 1 << 16)
@@ -23,7 +23,8 @@ static void add_column_sums(int rows, int cols, const ag_real *m, ag_real *sums)
 #pragma omp simd
             for (int j = 0; j < count; j++) sum[j] += row[j];
         }
-        for (int j = 0; j < count; j++) sums[j0 + j] += (ag_real)sum[j];
+        for (int j = 0; j < count; j++)
+            sums[j0 + j] = assign ? (ag_real)sum[j] : sums[j0 + j] + (ag_real)sum[j];
     }
 }
 
@@ -54,21 +55,22 @@ static void matmul_run(ag_node *n, ag_action action)
         ag_gemm(trans_a, trans_b, M, N, K, 1, a->value, lda, b->value, ldb, 0, c->value, N);
         return;
     }
+    ag_real beta_a = ag_grad_is_new(n, 0) ? 0 : 1, beta_b = ag_grad_is_new(n, 1) ? 0 : 1;
     if (a->requires_grad) {
         if (!trans_a) /* a [M, K] */
-            ag_gemm(0, !trans_b, M, K, N, 1, c->grad, N, b->value, ldb, 1, a->grad, K);
+            ag_gemm(0, !trans_b, M, K, N, 1, c->grad, N, b->value, ldb, beta_a, a->grad, K);
         else          /* a [K, M] */
-            ag_gemm(trans_b, 1, K, M, N, 1, b->value, ldb, c->grad, N, 1, a->grad, M);
+            ag_gemm(trans_b, 1, K, M, N, 1, b->value, ldb, c->grad, N, beta_a, a->grad, M);
     }
     if (b->requires_grad) {
         if (!trans_b) /* b [K, N] */
-            ag_gemm(!trans_a, 0, K, N, M, 1, a->value, lda, c->grad, N, 1, b->grad, N);
+            ag_gemm(!trans_a, 0, K, N, M, 1, a->value, lda, c->grad, N, beta_b, b->grad, N);
         else          /* b [N, K] */
-            ag_gemm(1, trans_a, N, K, M, 1, c->grad, N, a->value, lda, 1, b->grad, K);
+            ag_gemm(1, trans_a, N, K, M, 1, c->grad, N, a->value, lda, beta_b, b->grad, K);
     }
 }
 
-const ag_op ag_op_matmul = { "matmul", matmul_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_matmul = { "matmul", matmul_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ASSIGNED };
 ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b, int trans_a, int trans_b)
 {
     char sa[AG_SHAPE_STR_SIZE], sb[AG_SHAPE_STR_SIZE];
@@ -103,14 +105,16 @@ static void linear_run(ag_node *n, ag_action action)
         return;
     }
     if (x->requires_grad) /* dx [N, in] += dy [N, out] W [out, in] */
-        ag_gemm(0, 0, N, in, out, 1, y->grad, out, w->value, in, 1, x->grad, in);
+        ag_gemm(0, 0, N, in, out, 1, y->grad, out, w->value, in, ag_grad_is_new(n, 0) ? 0 : 1,
+                x->grad, in);
     if (w->requires_grad) /* dW [out, in] += dy^T [out, N] x [N, in] */
-        ag_gemm(1, 0, out, in, N, 1, y->grad, out, x->value, in, 1, w->grad, in);
+        ag_gemm(1, 0, out, in, N, 1, y->grad, out, x->value, in, ag_grad_is_new(n, 1) ? 0 : 1,
+                w->grad, in);
     if (b != NULL && b->requires_grad) /* db [out] += the sum of dy's rows */
-        add_column_sums(N, out, y->grad, b->grad);
+        add_column_sums(N, out, y->grad, b->grad, ag_grad_is_new(n, 2));
 }
 
-const ag_op ag_op_linear = { "linear", linear_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_linear = { "linear", linear_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ASSIGNED };
 ag_tensor *ag_linear(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *b)
 {
     char sx[AG_SHAPE_STR_SIZE], sw[AG_SHAPE_STR_SIZE], sb[AG_SHAPE_STR_SIZE];
@@ -302,7 +306,7 @@ static void conv2d_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_conv2d = { "conv2d", conv2d_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_conv2d = { "conv2d", conv2d_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *b, int stride,
                      int padding)
 {

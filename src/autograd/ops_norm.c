@@ -80,10 +80,12 @@ static void normalisation_sums(norm_group grp, const ag_real *x, const ag_real *
     sums[0] = total;
 }
 
-/* Add (1/s)(g - mean(g) - xhat * mean(g * xhat)) to dx, from the sums of each group. */
+/* Add (1/s)(g - mean(g) - xhat * mean(g * xhat)) to dx (assign it, when assign), from the sums
+ * of each group. */
 static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_real *dy,
                                    const double *scale, const double *mean,
-                                   const double *inv_std, const norm_sums *sums, ag_real *dx)
+                                   const double *inv_std, const norm_sums *sums, ag_real *dx,
+                                   int assign)
 {
     double m = (double)grp.runs * grp.run_length;
     double mean_g[NORM_BLOCK], mean_g_xhat[NORM_BLOCK]; /* [width] */
@@ -92,8 +94,9 @@ static void add_normalisation_grad(norm_group grp, const ag_real *x, const ag_re
         mean_g_xhat[k] = sums[k].g_xhat / m;
     }
 #define ADD_GRAD(k, at)                                                                  \
-    dx[at] += (ag_real)(inv_std[k] * (dy[at] * scale[k] - mean_g[k]                      \
-                                      - (x[at] - mean[k]) * inv_std[k] * mean_g_xhat[k]))
+    dx[at] = (assign ? 0 : dx[at])                                                       \
+             + (ag_real)(inv_std[k] * (dy[at] * scale[k] - mean_g[k]                     \
+                                       - (x[at] - mean[k]) * inv_std[k] * mean_g_xhat[k]))
     for (long r = 0; r < grp.runs; r++) {
         long at = grp.base + r * grp.stride;
         if (grp.width > 1) {
@@ -238,23 +241,30 @@ static void batch_norm_backward(ag_node *n)
         for (int k = 0; k < width; k++) scale[k] = gamma->value[c0 + k];
         normalisation_sums(grp, x->value, dy, scale, mean, inv_std, sums);
         for (int k = 0; k < width; k++) {
-            if (gamma->requires_grad) gamma->grad[c0 + k] += (ag_real)sums[k].dy_xhat;
-            if (beta->requires_grad) beta->grad[c0 + k] += (ag_real)sums[k].dy;
+            if (gamma->requires_grad)
+                gamma->grad[c0 + k] = (ag_grad_is_new(n, BN_GAMMA) ? 0 : gamma->grad[c0 + k])
+                                      + (ag_real)sums[k].dy_xhat;
+            if (beta->requires_grad)
+                beta->grad[c0 + k] = (ag_grad_is_new(n, BN_BETA) ? 0 : beta->grad[c0 + k])
+                                     + (ag_real)sums[k].dy;
         }
         if (x->requires_grad) {
             if (training)
-                add_normalisation_grad(grp, x->value, dy, scale, mean, inv_std, sums, x->grad);
+                add_normalisation_grad(grp, x->value, dy, scale, mean, inv_std, sums, x->grad,
+                                       ag_grad_is_new(n, BN_X));
             else
-                for (long r = 0; r < grp.runs; r++) {
+                for (long r = 0, assign = ag_grad_is_new(n, BN_X); r < grp.runs; r++) {
                     long at = grp.base + r * grp.stride;
                     if (width > 1) {
                         #pragma omp simd
                         for (int k = 0; k < width; k++)
-                            x->grad[at + k] += (ag_real)(scale[k] * inv_std[k] * dy[at + k]);
+                            x->grad[at + k] = (assign ? 0 : x->grad[at + k])
+                                              + (ag_real)(scale[k] * inv_std[k] * dy[at + k]);
                     } else {
                         #pragma omp simd
                         for (long i = 0; i < grp.run_length; i++)
-                            x->grad[at + i] += (ag_real)(scale[0] * inv_std[0] * dy[at + i]);
+                            x->grad[at + i] = (assign ? 0 : x->grad[at + i])
+                                              + (ag_real)(scale[0] * inv_std[0] * dy[at + i]);
                     }
                 }
         }
@@ -268,7 +278,8 @@ static void batch_norm_run(ag_node *n, ag_action action)
         batch_norm_backward(n);
 }
 
-const ag_op ag_op_batch_norm = { "batch_norm", batch_norm_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_batch_norm = { "batch_norm", batch_norm_run, AG_OUTPUT_ASSIGNED,
+                                 AG_GRAD_ASSIGNED };
 static void check_channel_tensor(const char *op, const char *what, const ag_tensor *v,
                                  const ag_tensor *x)
 {
@@ -371,7 +382,7 @@ static void layer_norm_backward(ag_node *n)
             for (long d = 0; d < width; d++) g[r * width + d] = dy[r * width + d] * gamma->value[d];
             normalisation_sums(row, x->value, g, &one, &saved->mean[r], &saved->inv_std[r], &sums);
             add_normalisation_grad(row, x->value, g, &one, &saved->mean[r], &saved->inv_std[r],
-                                   &sums, x->grad);
+                                   &sums, x->grad, 0);
         }
     }
     if (gamma->requires_grad || beta->requires_grad) {
@@ -397,7 +408,7 @@ static void layer_norm_run(ag_node *n, ag_action action)
         layer_norm_backward(n);
 }
 
-const ag_op ag_op_layer_norm = { "layer_norm", layer_norm_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_layer_norm = { "layer_norm", layer_norm_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 static void check_row_tensor(const char *what, const ag_tensor *v, const ag_tensor *x)
 {
     char vs[AG_SHAPE_STR_SIZE], xs[AG_SHAPE_STR_SIZE];
@@ -451,7 +462,7 @@ static void dropout_run(ag_node *n, ag_action action)
     }
 }
 
-const ag_op ag_op_dropout = { "dropout", dropout_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_dropout = { "dropout", dropout_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng)
 {

@@ -107,8 +107,8 @@ static void scaled_sum(ag_node *n, ag_action a, double scale)
 static void sum_run(ag_node *n, ag_action a) { scaled_sum(n, a, 1.0); }
 static void mean_run(ag_node *n, ag_action a) { scaled_sum(n, a, 1.0 / (double)n->in[0]->size); }
 
-const ag_op ag_op_sum = { "sum", sum_run, AG_OUTPUT_ASSIGNED };
-const ag_op ag_op_mean = { "mean", mean_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_sum = { "sum", sum_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
+const ag_op ag_op_mean = { "mean", mean_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_sum(ag_tape *t, ag_tensor *x)
 {
@@ -156,8 +156,8 @@ static void mean_axis_run(ag_node *n, ag_action a)
     scaled_sum_along_axis(n, a, 1.0 / (double)n->in[0]->shape[n->iarg[0]]);
 }
 
-const ag_op ag_op_sum_axis = { "sum_axis", sum_axis_run, AG_OUTPUT_ASSIGNED };
-const ag_op ag_op_mean_axis = { "mean_axis", mean_axis_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_sum_axis = { "sum_axis", sum_axis_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
+const ag_op ag_op_mean_axis = { "mean_axis", mean_axis_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 /* A node of op reducing x along axis; iarg[0] = the resolved axis, iarg[1] = keepdim. */
 static ag_tensor *reduce_along_axis(ag_tape *t, const ag_op *op, ag_tensor *x, int axis,
                                     int keepdim)
@@ -214,7 +214,7 @@ static void logsumexp_run(ag_node *n, ag_action a)
     }
 }
 
-const ag_op ag_op_logsumexp = { "logsumexp", logsumexp_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_logsumexp = { "logsumexp", logsumexp_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *x, int axis, int keepdim)
 {
@@ -254,7 +254,8 @@ static void log_softmax_run(ag_node *n, ag_action a)
     }
 }
 
-const ag_op ag_op_log_softmax = { "log_softmax", log_softmax_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_log_softmax = { "log_softmax", log_softmax_run, AG_OUTPUT_ASSIGNED,
+                                  AG_GRAD_ZEROED };
 
 ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int axis)
 {
@@ -295,7 +296,8 @@ static void cross_entropy_run(ag_node *n, ag_action a)
     }
 }
 
-const ag_op ag_op_cross_entropy = { "cross_entropy", cross_entropy_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_cross_entropy = { "cross_entropy", cross_entropy_run, AG_OUTPUT_ASSIGNED,
+                                    AG_GRAD_ZEROED };
 ag_tensor *ag_cross_entropy(ag_tape *t, ag_tensor *logits, const int *labels)
 {
     char shape[AG_SHAPE_STR_SIZE];
@@ -333,7 +335,7 @@ static void diag_run(ag_node *n, ag_action a)
     }
 }
 
-const ag_op ag_op_diag = { "diag", diag_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_diag = { "diag", diag_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_diag(ag_tape *t, ag_tensor *s)
 {
@@ -369,7 +371,7 @@ static void offdiag_run(ag_node *n, ag_action a)
     }
 }
 
-const ag_op ag_op_offdiag = { "offdiag", offdiag_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_offdiag = { "offdiag", offdiag_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 
 ag_tensor *ag_offdiag(ag_tape *t, ag_tensor *s)
 {

@@ -71,7 +71,8 @@ static void reshape_run(ag_node *n, ag_action a)
     (void)a;
 }
 
-const ag_op ag_op_reshape = { "reshape", reshape_run, AG_OUTPUT_ZEROED }; /* a view: no buffer */
+const ag_op ag_op_reshape = { "reshape", reshape_run, AG_OUTPUT_ZEROED,
+                              AG_GRAD_ZEROED }; /* a view: no buffer */
 
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int *shape)
 {
@@ -123,7 +124,7 @@ static void permute_run(ag_node *n, ag_action a)
         scatter_add_strided(&w, n->out->grad, n->in[0]->grad);
 }
 
-const ag_op ag_op_permute = { "permute", permute_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_permute = { "permute", permute_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 ag_tensor *ag_permute(ag_tape *t, ag_tensor *x, const int *perm)
 {
     char shape[AG_SHAPE_STR_SIZE], axes[AG_SHAPE_STR_SIZE];
@@ -175,7 +176,7 @@ static void concat_run(ag_node *n, ag_action a)
     }
 }
 
-const ag_op ag_op_concat = { "concat", concat_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_concat = { "concat", concat_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 ag_tensor *ag_concat(ag_tape *t, int n, ag_tensor *const *xs, int axis)
 {
     char first[AG_SHAPE_STR_SIZE], other[AG_SHAPE_STR_SIZE];
@@ -262,7 +263,7 @@ static void broadcast_run(ag_node *n, ag_action a)
     }
 }
 
-const ag_op ag_op_broadcast = { "broadcast", broadcast_run, AG_OUTPUT_ASSIGNED };
+const ag_op ag_op_broadcast = { "broadcast", broadcast_run, AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
 ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int *shape)
 {
     char from[AG_SHAPE_STR_SIZE], to[AG_SHAPE_STR_SIZE];

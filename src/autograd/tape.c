@@ -216,17 +216,32 @@ ag_tensor *ag_tensor_from(ag_tape *t, int ndim, const int *shape, const ag_real 
     memcpy(x->value, values, (size_t)x->size * sizeof(ag_real));
     return x;
 }
-ag_real *ag_grad_of(ag_tensor *x)
+/* x->grad, made on first use: zeroed, or left as the arena had it (NaN under AG_POISON_OUTPUTS)
+ * when !zeroed; *made is set to 1 when this call made the buffer. */
+static ag_real *grad_buffer(ag_tensor *x, int zeroed, int *made)
 {
     if (x->grad == NULL && x->view_of != NULL) {
-        x->grad = ag_grad_of(x->view_of);
+        x->grad = grad_buffer(x->view_of, zeroed, made);
     } else if (x->grad == NULL) {
         if (x->tape == NULL)
             ag_fatal("ag_grad_of: tensor %s lives outside any tape and has no gradient buffer",
                      x->name ? x->name : "(unnamed)");
-        x->grad = ag_arena_calloc(x->tape, (size_t)x->size * sizeof(ag_real));
+        size_t bytes = (size_t)x->size * sizeof(ag_real);
+        x->grad = zeroed ? ag_arena_calloc(x->tape, bytes) : ag_arena_alloc(x->tape, bytes);
+        *made = 1;
+        if (!zeroed) {
+            #ifdef AG_POISON_OUTPUTS
+            for (long i = 0; i < x->size; i++) x->grad[i] = (ag_real)NAN;
+            #endif
+        }
     }
     return x->grad;
+}
+
+ag_real *ag_grad_of(ag_tensor *x)
+{
+    int made = 0;
+    return grad_buffer(x, 1, &made);
 }
 static ag_tensor *outside_tensor(ag_params *ps, const char *name, int ndim, const int *shape,
                                  int trainable)
@@ -437,6 +452,34 @@ ag_tensor *ag_node_forward(ag_node *n)
     n->tape->current_op = NULL;
     return n->out;
 }
+/* The tensor whose buffers x uses: x itself, or the tensor its views lead to. */
+static const ag_tensor *grad_owner(const ag_tensor *x)
+{
+    while (x->view_of != NULL) x = x->view_of;
+    return x;
+}
+
+/* Whether another input of n that needs a gradient shares in[k]'s buffer. */
+static int shares_grad(const ag_node *n, int k)
+{
+    for (int j = 0; j < n->ninputs; j++)
+        if (j != k && n->in[j]->requires_grad && grad_owner(n->in[j]) == grad_owner(n->in[k]))
+            return 1;
+    return 0;
+}
+
+/* The gradient of every input of n that needs one, made where missing; new_grads marks those
+ * made here, unshared, and left unzeroed for an op that assigns them. */
+static void make_input_grads(ag_node *n)
+{
+    n->new_grads = 0;
+    for (int k = 0; k < n->ninputs; k++) {
+        if (!n->in[k]->requires_grad) continue;
+        int assign = n->op->grad_start == AG_GRAD_ASSIGNED && !shares_grad(n, k), made = 0;
+        grad_buffer(n->in[k], !assign, &made);
+        if (assign && made) n->new_grads |= 1u << k;
+    }
+}
 void ag_backward(ag_tape *t, ag_tensor *loss)
 {
     char shape[AG_SHAPE_STR_SIZE];
@@ -463,12 +506,17 @@ void ag_backward_vjp(ag_tape *t, ag_tensor *y, const ag_real *dy)
     for (long i = 0; i < y->size; i++) seed[i] += dy[i];
     for (ag_node *n = t->last; n != NULL; n = n->prev) {
         if (!n->out->requires_grad || n->out->grad == NULL) continue;
-        for (int k = 0; k < n->ninputs; k++)
-            if (n->in[k]->requires_grad) ag_grad_of(n->in[k]);
+        make_input_grads(n);
         t->current_op = n->op->name;
         run_action(n, AG_BACKWARD);
+        n->new_grads = 0;
     }
     t->current_op = NULL;
+}
+
+int ag_grad_is_new(const ag_node *n, int k)
+{
+    return k >= 0 && k < n->ninputs && (n->new_grads >> k & 1u);
 }
 char *ag_shape_str(const ag_tensor *x, char buf[AG_SHAPE_STR_SIZE])
 {

@@ -263,8 +263,10 @@ static void assign_first_run(ag_node *n, ag_action a)
     if (a == AG_FORWARD) n->out->value[0] = n->in[0]->value[0];
 }
 
-static const ag_op accumulate_op = { "accumulate", accumulate_run, AG_OUTPUT_ZEROED };
-static const ag_op assign_first_op = { "assign_first", assign_first_run, AG_OUTPUT_ASSIGNED };
+static const ag_op accumulate_op = { "accumulate", accumulate_run, AG_OUTPUT_ZEROED,
+                                     AG_GRAD_ZEROED };
+static const ag_op assign_first_op = { "assign_first", assign_first_run, AG_OUTPUT_ASSIGNED,
+                                       AG_GRAD_ZEROED };
 
 START_TEST(test_node_output_is_zeroed_unless_the_op_assigns_it)
 {
@@ -390,6 +392,112 @@ START_TEST(test_tape_leaf_with_requires_grad_gets_a_gradient)
     ck_assert_ptr_nonnull(x->grad);
     ck_assert(x->grad[0] == -4 && x->grad[1] == -4);
     ag_tape_free(t);
+}
+END_TEST
+
+/* Two ops that pass y = a + b through in their backward and record what the walk gave them:
+ * one assigns new gradients, the other must find every gradient it adds to zeroed. */
+static int seen_new[2];     /* ag_grad_is_new(n, k) in the last backward of add_pair_assigning */
+static int seen_dirty;      /* a gradient that add_pair_adding found not zeroed before adding */
+
+static void add_pair_run(ag_node *n, ag_action a, int assigning)
+{
+    long size = n->out->size;
+    if (a == AG_FORWARD) {
+        for (long i = 0; i < size; i++)
+            n->out->value[i] = n->in[0]->value[i] + n->in[1]->value[i];
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        ag_tensor *x = n->in[k];
+        if (assigning) seen_new[k] = ag_grad_is_new(n, k);
+        if (!x->requires_grad) continue;
+        for (long i = 0; i < size; i++) {
+            if (!assigning && x->grad[i] != 0 && x->node != NULL) seen_dirty = 1;
+            x->grad[i] = (assigning && ag_grad_is_new(n, k) ? 0 : x->grad[i]) + n->out->grad[i];
+        }
+    }
+}
+static void add_pair_assigning_run(ag_node *n, ag_action a) { add_pair_run(n, a, 1); }
+static void add_pair_adding_run(ag_node *n, ag_action a) { add_pair_run(n, a, 0); }
+static const ag_op add_pair_assigning = { "add_pair_assigning", add_pair_assigning_run,
+                                          AG_OUTPUT_ASSIGNED, AG_GRAD_ASSIGNED };
+static const ag_op add_pair_adding = { "add_pair_adding", add_pair_adding_run,
+                                       AG_OUTPUT_ASSIGNED, AG_GRAD_ZEROED };
+
+static ag_tensor *add_pair(ag_tape *t, const ag_op *op, ag_tensor *a, ag_tensor *b)
+{
+    ag_tensor *in[2] = { a, b };
+    return ag_node_forward(ag_node_new(t, op, 2, in, a->ndim, a->shape));
+}
+
+/* Fills the arena with 7s and starts a new step on it, so that memory the walk does not zero
+ * holds 7s, not the zeros of a fresh block. */
+static void dirty_the_arena(ag_tape *t)
+{
+    ag_tape_reset(t);
+    ag_tensor *dirt = ag_tensor_new(t, AG_SHAPE(4096));
+    for (long i = 0; i < dirt->size; i++) dirt->value[i] = 7;
+    ag_tape_reset(t);
+}
+
+/* The backward walk leaves a gradient unzeroed, and says so, only for an op that assigns new
+ * gradients, only for the first node to reach the tensor, and never for a buffer that two
+ * inputs of the node share; every gradient still ends up the sum over paths. */
+START_TEST(test_new_gradients_are_assigned_once_and_otherwise_zeroed)
+{
+    ag_params ps = {0};
+    ag_tensor *w = ag_param_new(&ps, "w", AG_SHAPE(3));
+    ag_tape *t = ag_tape_new(1 << 16);
+    const ag_real ones[3] = { 1, 1, 1 };
+
+    /* x used once by the assigning op: new; the parameter w has had its gradient all along */
+    dirty_the_arena(t);
+    ag_tensor *x = ag_scale(t, ag_tensor_from(t, AG_SHAPE(3), ones), 1);
+    x->requires_grad = 1;
+    ag_backward(t, ag_sum(t, add_pair(t, &add_pair_assigning, x, w)));
+    ck_assert(seen_new[0] == 1 && seen_new[1] == 0);
+    for (int i = 0; i < 3; i++) ck_assert(x->grad[i] == 1 && w->grad[i] == 1);
+
+    /* x used by two nodes: the later one (walked first) assigns, the earlier one adds */
+    dirty_the_arena(t);
+    x = ag_scale(t, ag_tensor_from(t, AG_SHAPE(3), ones), 1);
+    x->requires_grad = 1;
+    ag_tensor *first = add_pair(t, &add_pair_assigning, x, w);
+    ag_tensor *second = add_pair(t, &add_pair_assigning, x, w);
+    ag_backward(t, ag_sum(t, ag_mul(t, first, second)));  /* d/dx (x+w)^2 summed = 2(x+w) */
+    ck_assert_int_eq(seen_new[0], 0); /* the last backward to run was first's */
+    for (int i = 0; i < 3; i++) ck_assert(x->grad[i] == 2 * (1 + w->value[i]));
+
+    /* x as both inputs, and x beside a view of itself: one buffer, zeroed, not new */
+    dirty_the_arena(t);
+    x = ag_scale(t, ag_tensor_from(t, AG_SHAPE(3), ones), 1);
+    x->requires_grad = 1;
+    ag_backward(t, ag_sum(t, add_pair(t, &add_pair_assigning, x, x)));
+    ck_assert(seen_new[0] == 0 && seen_new[1] == 0);
+    for (int i = 0; i < 3; i++) ck_assert(x->grad[i] == 2);
+    dirty_the_arena(t);
+    x = ag_scale(t, ag_tensor_from(t, AG_SHAPE(3), ones), 1);
+    x->requires_grad = 1;
+    ag_tensor *same = ag_reshape(t, x, AG_SHAPE(3));
+    ag_backward(t, ag_sum(t, add_pair(t, &add_pair_assigning, same, x)));
+    ck_assert(seen_new[0] == 0 && seen_new[1] == 0);
+    for (int i = 0; i < 3; i++) ck_assert(x->grad[i] == 2);
+
+    /* an op that only adds finds the gradients the walk made for it zeroed */
+    dirty_the_arena(t);
+    seen_dirty = 0;
+    x = ag_scale(t, ag_tensor_from(t, AG_SHAPE(3), ones), 1);
+    x->requires_grad = 1;
+    ag_tensor *y = add_pair(t, &add_pair_adding, x, w);
+    ag_backward(t, ag_sum(t, y));
+    ck_assert_int_eq(seen_dirty, 0);
+    for (int i = 0; i < 3; i++) ck_assert(x->grad[i] == 1);
+
+    ck_assert_int_eq(ag_grad_is_new(y->node, 0), 0); /* outside a backward, and out of range */
+    ck_assert_int_eq(ag_grad_is_new(y->node, 7), 0);
+    ag_tape_free(t);
+    ag_params_free(&ps);
 }
 END_TEST
 
@@ -667,6 +775,7 @@ Suite *engine_suite(void)
     tcase_add_test(tape, test_backward_skips_tensors_without_grad);
     tcase_add_test(tape, test_reshape_is_a_view_and_parameters_still_accumulate);
     tcase_add_test(tape, test_tape_leaf_with_requires_grad_gets_a_gradient);
+    tcase_add_test(tape, test_new_gradients_are_assigned_once_and_otherwise_zeroed);
     tcase_add_test(tape, test_op_timing_counts_each_action_by_op_and_size);
     suite_add_tcase(s, tape);
 
