@@ -257,7 +257,7 @@ static void pack_columns(int kc, int width, int W, const ag_real *src, long ld, 
             for (int j = 0; j < cols; j++)
                 for (int p = p0; p < p1; p++) dst[p * W + j] = sliver[j * ld + p];
         }
-        for (int p = 0; p < kc; p++)
+        for (int p = 0; cols < W && p < kc; p++) /* a last, narrower sliver: pad with zeros */
             for (int j = cols; j < W; j++) dst[p * W + j] = 0;
     }
 }
