@@ -288,6 +288,9 @@ ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *x, int ndim, const int *shape)
 ag_tensor *ag_batch_norm(ag_tape *t, ag_tensor *x, ag_tensor *gamma, ag_tensor *beta,
                          ag_tensor *running_mean, ag_tensor *running_var,
                          double momentum, double eps);
+/* mean[j] and the biased (population) variance var[j] of each column j of m [rows, cols], in
+ * double: two passes, each column summed in row order, the same for any number of threads. */
+void ag_column_mean_var(const ag_real *m, long rows, int cols, double *mean, double *var);
 /* Layer normalisation of x [..., D] over its last axis, then gamma[d] * xhat + beta[d];
  * gamma and beta are [D]. Biased variance; the same in training and evaluation. */
 ag_tensor *ag_layer_norm(ag_tape *t, ag_tensor *x, ag_tensor *gamma, ag_tensor *beta,

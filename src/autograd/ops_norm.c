@@ -338,6 +338,16 @@ ag_tensor *ag_batch_norm(ag_tape *t, ag_tensor *x, ag_tensor *gamma, ag_tensor *
         }
     return y;
 }
+void ag_column_mean_var(const ag_real *m, long rows, int cols, double *mean, double *var)
+{
+    int blocks = (cols + NORM_BLOCK - 1) / NORM_BLOCK;
+    #pragma omp parallel for schedule(static)
+    for (int block = 0; block < blocks; block++) {
+        int c0 = block * NORM_BLOCK, width = cols - c0 < NORM_BLOCK ? cols - c0 : NORM_BLOCK;
+        norm_group grp = { c0, rows, 1, cols, width };
+        group_mean_var(grp, m, mean + c0, var + c0);
+    }
+}
 enum { LN_X, LN_GAMMA, LN_BETA };
 enum { LN_FARG_EPS = 0 };
 

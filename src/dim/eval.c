@@ -107,12 +107,10 @@ int dim_pixel_features(const dim_dataset *d, dim_feature_matrix *out, char *erro
     }
     return status;
 }
-enum { STANDARDISE_BLOCK = 64 };  /* columns one thread sums at a time */
-
 int dim_standardiser_fit(dim_standardiser *s, const dim_feature_matrix *train, char *error,
                          size_t error_size)
 {
-    int rows = train->rows, cols = train->cols;
+    int cols = train->cols;
     s->cols = cols;
     s->mean = malloc((size_t)cols * sizeof *s->mean);
     s->scale = malloc((size_t)cols * sizeof *s->scale);
@@ -121,28 +119,10 @@ int dim_standardiser_fit(dim_standardiser *s, const dim_feature_matrix *train, c
         return eval_error(error, error_size, "out of memory for the statistics of %d features",
                           cols);
     }
-    int nblocks = (cols + STANDARDISE_BLOCK - 1) / STANDARDISE_BLOCK;
-#pragma omp parallel for schedule(static)
-    for (int block = 0; block < nblocks; block++) {
-        int lo = block * STANDARDISE_BLOCK;
-        int hi = lo + STANDARDISE_BLOCK < cols ? lo + STANDARDISE_BLOCK : cols;
-        double sum[STANDARDISE_BLOCK] = {0}, squares[STANDARDISE_BLOCK] = {0};
-        for (long i = 0; i < rows; i++) {
-            const ag_real *row = train->values + (size_t)i * cols;
-            for (int j = lo; j < hi; j++) sum[j - lo] += row[j];
-        }
-        for (int j = lo; j < hi; j++) s->mean[j] = sum[j - lo] / rows;
-        for (long i = 0; i < rows; i++) {
-            const ag_real *row = train->values + (size_t)i * cols;
-            for (int j = lo; j < hi; j++) {
-                double deviation = row[j] - s->mean[j];
-                squares[j - lo] += deviation * deviation;
-            }
-        }
-        for (int j = lo; j < hi; j++) {
-            double std = sqrt(squares[j - lo] / rows);
-            s->scale[j] = std > 0 ? std : 1;
-        }
+    ag_column_mean_var(train->values, train->rows, cols, s->mean, s->scale); /* the variance */
+    for (int j = 0; j < cols; j++) {
+        double std = sqrt(s->scale[j]);
+        s->scale[j] = std > 0 ? std : 1;
     }
     return 0;
 }

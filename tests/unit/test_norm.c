@@ -166,6 +166,40 @@ END_TEST
 /* A matrix [N, C] is normalised by blocks of channels walked row by row, an image batch
  * [N, C, H, W] channel by channel (doc/15-ops-norm.nw); the blocks must not change a bit.
  * C = 70 is one full block of 64 and a partial one. Both modes, outputs and every gradient. */
+/* ag_column_mean_var: m[i][j] = i + j/8 over rows 0..3 has mean 1.5 + j/8 and population
+ * variance 1.25 in every column, exactly; 70 columns cover a full block and a partial one, and
+ * the statistics match the ones batch norm normalises with (its output, at gamma 1 and beta 0,
+ * is (x - mean) / sqrt(var + eps)). */
+START_TEST(test_column_mean_var_is_exact_and_batch_norms_own)
+{
+    enum { ROWS = 4, COLS = 70 };
+    ag_real m[ROWS * COLS];
+    for (int i = 0; i < ROWS; i++)
+        for (int j = 0; j < COLS; j++) m[i * COLS + j] = (ag_real)(i + j / 8.0);
+    double mean[COLS], var[COLS];
+    ag_column_mean_var(m, ROWS, COLS, mean, var);
+    for (int j = 0; j < COLS; j++) {
+        ck_assert_msg(mean[j] == 1.5 + j / 8.0, "mean[%d] = %.17g", j, mean[j]);
+        ck_assert_msg(var[j] == 1.25, "var[%d] = %.17g", j, var[j]);
+    }
+    ag_params ps = {0};
+    ag_tensor *gamma = ag_param_new(&ps, "gamma", AG_SHAPE(COLS));
+    ag_tensor *beta = ag_param_new(&ps, "beta", AG_SHAPE(COLS));
+    ag_tensor *rm = ag_buffer_new(&ps, "rm", AG_SHAPE(COLS));
+    ag_tensor *rv = ag_buffer_new(&ps, "rv", AG_SHAPE(COLS));
+    for (int j = 0; j < COLS; j++) gamma->value[j] = 1;
+    ag_tape *t = ag_tape_new(1 << 20);
+    ag_tensor *x = ag_tensor_from(t, AG_SHAPE(ROWS, COLS), m);
+    ag_tensor *y = ag_batch_norm(t, x, gamma, beta, rm, rv, 0.1, 1e-5);
+    for (int i = 0; i < ROWS; i++)
+        for (int j = 0; j < COLS; j++)
+            ck_assert(y->value[i * COLS + j]
+                      == (ag_real)((m[i * COLS + j] - mean[j]) * (1.0 / sqrt(var[j] + 1e-5))));
+    ag_tape_free(t);
+    ag_params_free(&ps);
+}
+END_TEST
+
 START_TEST(test_batch_norm_matrix_matches_its_image_layout_bit_for_bit)
 {
     enum { N = 9, C = 70 };
@@ -358,6 +392,7 @@ Suite *norm_suite(void)
     tcase_add_test(bn, test_batch_norm_backward_follows_the_recorded_mode);
     tcase_add_test(bn, test_batch_norm_training_gradient_of_the_sum_is_zero);
     tcase_add_test(bn, test_batch_norm_matrix_matches_its_image_layout_bit_for_bit);
+    tcase_add_test(bn, test_column_mean_var_is_exact_and_batch_norms_own);
     tcase_add_test(bn, test_batch_norm_misuse_is_reported);
     suite_add_tcase(s, bn);
     TCase *ln = tcase_create("layer_norm");
