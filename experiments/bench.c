@@ -492,12 +492,14 @@ static int twin_ask(twin *tw, const char *command, char *reply, size_t size)
     return 1;
 }
 
-/* One timed PyTorch step of the preset at `threads` threads, in seconds; NAN on failure. */
-static double twin_step(twin *tw, const dim_run *d, int threads)
+/* One timed PyTorch step of the preset at `threads` threads, in seconds; NAN on failure.
+ * variant: "" for the twin as written, " reassociated" for its dot critic in our order. */
+static double twin_step(twin *tw, const dim_run *d, int threads, const char *variant)
 {
     char command[128], reply[256];
     pause_briefly();
-    snprintf(command, sizeof command, "step %s %s %d 1", d->preset, d->bound, threads);
+    snprintf(command, sizeof command, "step %s %s %d 1%s", d->preset, d->bound, threads,
+             variant);
     if (!twin_ask(tw, command, reply, sizeof reply)) return NAN;
     return atof(reply) * 1e-3;
 }
@@ -695,6 +697,33 @@ static double gemm_section(const options *o)
  * PyTorch's in the same round. The machine's speed drifts from one minute to the next, and a
  * round's two steps run seconds apart: the ratio within a round cancels the drift that a ratio
  * of the two bests keeps (five runs of this section in a row read 0.54 to 0.75 best over best). */
+/* One row of the step table: ours[rounds] against theirs[rounds] (NULL: not measured) at
+ * `threads` threads. Returns the median of the rounds' own ratios, or NAN. */
+static double step_row(const char *label, int threads, const double *ours,
+                       const double *theirs, int rounds, double flops)
+{
+    summary a = summarise(ours, rounds), b = summarise(theirs, theirs ? rounds : 0);
+    char mine[32], other[32] = "n/a", other_ips[16] = "", other_gf[16] = "", q[48] = "";
+    double median = NAN;
+    snprintf(mine, sizeof mine, "%7.1f [%7.1f]", a.best * 1e3, a.median * 1e3);
+    if (b.n > 0) {
+        snprintf(other, sizeof other, "%7.1f [%7.1f]", b.best * 1e3, b.median * 1e3);
+        snprintf(other_ips, sizeof other_ips, "%.1f", BATCH / b.best);
+        snprintf(other_gf, sizeof other_gf, "%.1f", flops / b.best * 1e-9);
+        double paired[MAX_SAMPLES]; /* [rounds] ours over theirs, round by round */
+        for (int i = 0; i < rounds; i++) paired[i] = ours[i] / theirs[i];
+        summary p = summarise(paired, rounds);
+        double highest = paired[0];
+        for (int i = 1; i < rounds; i++) highest = paired[i] > highest ? paired[i] : highest;
+        snprintf(q, sizeof q, "%.2f, %.2f [%.2f, %.2f]", a.best / b.best, p.median, p.best,
+                 highest);
+        median = p.median;
+    }
+    printf("  %-8s %-3d %-21s %8.1f %7.1f | %-21s %8s %7s | %s\n", label, threads, mine,
+           BATCH / a.best, flops / a.best * 1e-9, other, other_ips, other_gf, q);
+    return median;
+}
+
 static double step_section(const options *o, dim_run runs[2], twin *tw)
 {
     int nthreads = cores() >= 2 ? 2 : 1;
@@ -710,11 +739,11 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
            "ours/PyTorch: best, rounds");
     for (int r = 0; r < 2; r++) {
         dim_run *d = &runs[r];
-        double ours[2][MAX_SAMPLES], theirs[2][MAX_SAMPLES];
+        double ours[2][MAX_SAMPLES], theirs[2][MAX_SAMPLES], same_algebra[MAX_SAMPLES];
         int have_theirs = tw->pid >= 0;
         for (int t = 0; t < nthreads; t++) { /* warm-up at each thread count */
             our_step(d, t + 1);
-            if (have_theirs) have_theirs = !isnan(twin_step(tw, d, t + 1));
+            if (have_theirs) have_theirs = !isnan(twin_step(tw, d, t + 1, ""));
         }
         int rounds = o->rounds > MAX_SAMPLES ? MAX_SAMPLES : o->rounds;
         for (int round = 0; round < rounds; round++) {
@@ -723,38 +752,31 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
                     int who = (round + t + turn) % 2;
                     if (who == 0) ours[t][round] = our_step(d, t + 1);
                     else if (have_theirs) {
-                        theirs[t][round] = twin_step(tw, d, t + 1);
+                        theirs[t][round] = twin_step(tw, d, t + 1, "");
                         if (isnan(theirs[t][round])) have_theirs = 0;
                     }
+                }
+                if (r == 0 && t + 1 == nthreads && have_theirs) { /* the same algebra */
+                    same_algebra[round] = twin_step(tw, d, t + 1, " reassociated");
+                    if (isnan(same_algebra[round])) have_theirs = 0;
                 }
             }
         }
         for (int t = 0; t < nthreads; t++) {
-            summary a = summarise(ours[t], rounds);
-            summary b = summarise(theirs[t], have_theirs ? rounds : 0);
-            double flops = trace.flops[r];
-            char mine[32], other[32] = "n/a", other_ips[16] = "", other_gf[16] = "", q[48] = "";
-            snprintf(mine, sizeof mine, "%7.1f [%7.1f]", a.best * 1e3, a.median * 1e3);
-            if (b.n > 0) {
-                snprintf(other, sizeof other, "%7.1f [%7.1f]", b.best * 1e3, b.median * 1e3);
-                snprintf(other_ips, sizeof other_ips, "%.1f", BATCH / b.best);
-                snprintf(other_gf, sizeof other_gf, "%.1f", flops / b.best * 1e-9);
-                double paired[MAX_SAMPLES]; /* [rounds] ours over theirs, round by round */
-                for (int i = 0; i < rounds; i++) paired[i] = ours[t][i] / theirs[t][i];
-                summary p = summarise(paired, rounds);
-                double highest = paired[0];
-                for (int i = 1; i < rounds; i++) highest = paired[i] > highest ? paired[i] : highest;
-                snprintf(q, sizeof q, "%.2f, %.2f [%.2f, %.2f]", a.best / b.best, p.median, p.best,
-                         highest);
-                if (r == 0 && t + 1 == 2) ratio = p.median;
-            }
-            printf("  %-8s %-3d %-21s %8.1f %7.1f | %-21s %8s %7s | %s\n", d->label, t + 1, mine,
-                   BATCH / a.best, flops / a.best * 1e-9, other, other_ips, other_gf, q);
+            double median = step_row(d->label, t + 1, ours[t], have_theirs ? theirs[t] : NULL,
+                                     rounds, trace.flops[r]);
+            if (r == 0 && t + 1 == 2) ratio = median;
         }
+        if (r == 0 && have_theirs)
+            step_row("DIM(L)*", nthreads, ours[nthreads - 1], same_algebra, rounds,
+                     trace.flops[r]);
     }
     printf("   FLOPs: DIM(L) %.2f GFLOP, DIM(G) %.2f GFLOP per step (2mnk over every ag_gemm "
-           "call of the step; the other operations add well under 1%%)\n",
-           trace.flops[0] * 1e-9, trace.flops[1] * 1e-9);
+           "call of our step; the other operations add well under 1%%); both GFLOP/s columns "
+           "divide our count by each side's time.\n"
+           "   DIM(L)*: the same steps of ours against PyTorch with its dot critic in our order, "
+           "L never formed (doc/21-critics.nw);\n   the twin as written forms L, as the paper "
+           "draws the critic.\n", trace.flops[0] * 1e-9, trace.flops[1] * 1e-9);
     return ratio;
 }
 

@@ -188,16 +188,32 @@ class LocalDot(nn.Module):
         self.y_bn = nn.BatchNorm1d(units)
         self.y_out = linear(units, units)
         self.y_shortcut = linear(c["y_units"], units)
+        self.reassociated = False  # True: the C engine's order (doc/21-critics.nw), for timing
 
     def forward(self, f):                                  # -> scores [M^2, N, N]
         cx, y = f["local"], f["y"]
         n, m2 = cx.shape[0], cx.shape[2] * cx.shape[3]
+        if self.reassociated:
+            return self.reassociated_scores(cx, y, n, m2)
         l = self.l_out(F.relu(self.l_bn(self.l_hidden(cx)))) + self.l_shortcut(cx)  # [N,K,M,M]
         g = self.y_out(F.relu(self.y_bn(self.y_hidden(y)))) + self.y_shortcut(y)    # [N, K]
         units = g.shape[1]
         lk = l.reshape(n, units, m2).permute(1, 0, 2).reshape(units, n * m2)  # [K, N M^2]
         s = (g @ lk).reshape(n, n, m2)                     # [N_i, N_j, M^2]
         return s.permute(2, 0, 1)                          # [M^2, N_i, N_j]
+
+    def reassociated_scores(self, cx, y, n, m2):
+        """The same scores with L's last, linear layer and shortcut taken onto G's side:
+        S = (G W_out) H^T + (G W_short) X^T + G (b_out + b_short), L never formed."""
+        g = self.y_out(F.relu(self.y_bn(self.y_hidden(y)))) + self.y_shortcut(y)    # [N, K]
+        h = F.relu(self.l_bn(self.l_hidden(cx)))                                    # [N,K,M,M]
+        units, channels = h.shape[1], cx.shape[1]
+        hk = h.reshape(n, units, m2).permute(1, 0, 2).reshape(units, n * m2)       # [K, N M^2]
+        xk = cx.reshape(n, channels, m2).permute(1, 0, 2).reshape(channels, n * m2)
+        s = (g @ self.l_out.weight.reshape(units, units)) @ hk \
+            + (g @ self.l_shortcut.weight.reshape(units, channels)) @ xk \
+            + (g @ (self.l_out.bias + self.l_shortcut.bias))[:, None]              # [N, N M^2]
+        return s.reshape(n, n, m2).permute(2, 0, 1)        # [M^2, N_i, N_j]
 
 
 class LocalConcat(nn.Module):
@@ -369,10 +385,11 @@ def train_step(trainer, images):
 # ------------------------------------------------------------------------------------------
 
 class StepTimer:
-    def __init__(self, preset, bound, batch, shape, device="cpu", seed=1):
+    def __init__(self, preset, bound, batch, shape, device="cpu", seed=1, reassociated=False):
         torch.manual_seed(seed)
         self.device = torch.device(device)
         self.model = DimModel(config_for_input(*shape)).to(self.device)
+        self.model.critic.local.dot.reassociated = reassociated
         self.trainer = Trainer(self.model, preset, bound)
         self.images = torch.rand(batch, *shape, device=self.device)
         self.warm = False
@@ -403,7 +420,8 @@ def cmd_time(args):
     shape = parse_shape(args.input)
     print("torch %s, %s, batch %d, %s, bound %s" % (torch.__version__, args.device, args.batch,
                                                      args.preset, args.bound))
-    timer = StepTimer(args.preset, args.bound, args.batch, shape, args.device)
+    timer = StepTimer(args.preset, args.bound, args.batch, shape, args.device,
+                      reassociated=args.reassociated)
     for threads in (int(t) for t in args.threads.split(",")):
         times = sorted(timer.steps(threads, args.steps))
         best, median = times[0], times[len(times) // 2]
@@ -413,7 +431,7 @@ def cmd_time(args):
 
 
 def cmd_serve(args):
-    """Lines on stdin: "step PRESET BOUND THREADS COUNT" -> "ok MS MS ...";
+    """Lines on stdin: "step PRESET BOUND THREADS COUNT [reassociated]" -> "ok MS MS ...";
     "rss" -> "ok KIB" (peak resident memory of this process); "quit"."""
     import resource
     timers = {}
@@ -427,9 +445,11 @@ def cmd_serve(args):
                 break
             if words[0] == "step":
                 preset, bound, threads, count = words[1], words[2], int(words[3]), int(words[4])
-                key = (preset, bound)
+                reassociated = len(words) > 5 and words[5] == "reassociated"
+                key = (preset, bound, reassociated)
                 if key not in timers:
-                    timers[key] = StepTimer(preset, bound, args.batch, parse_shape(args.input))
+                    timers[key] = StepTimer(preset, bound, args.batch, parse_shape(args.input),
+                                            reassociated=reassociated)
                 times = timers[key].steps(threads, count)
                 print("ok " + " ".join("%.3f" % t for t in times), flush=True)
             elif words[0] == "rss":
@@ -679,6 +699,8 @@ def main(argv):
         s.add_argument("--threads", default="1,2", help="time: thread counts, comma-separated")
         s.add_argument("--steps", type=int, default=5)
         s.add_argument("--device", default="cpu")
+        s.add_argument("--reassociated", action="store_true",
+                       help="time: the dot critic in the C engine's order (doc/21-critics.nw)")
     s = sub.add_parser("crosscheck")
     s.add_argument("file")
     s.add_argument("--tolerance", type=float, default=1e-4)

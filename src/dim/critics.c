@@ -113,13 +113,25 @@ ag_tensor *dim_global_scores(ag_tape *t, const dim_critics *c, const dim_feature
     ag_tensor *scores = dim_linear_forward(t, &g->out, h);                 /* [N^2, 1] */
     return ag_reshape(t, scores, AG_SHAPE(1, n, n));                       /* [1, N, N] */
 }
+/* The weight [K, C, 1, 1] of a 1x1 convolution, viewed as the matrix [K, C]. */
+static ag_tensor *pointwise_matrix(ag_tape *t, const dim_conv *l)
+{
+    const ag_tensor *w = l->weight;
+    return ag_reshape(t, l->weight, AG_SHAPE(w->shape[0], w->shape[1]));
+}
+
 /* x [R, C] -> [R, K]: the 1x1, stride-1 convolution l applied to each row of x as to one
  * location's C channels. */
 static ag_tensor *pointwise_on_rows(ag_tape *t, const dim_conv *l, ag_tensor *x)
 {
-    const ag_tensor *w = l->weight; /* [K, C, 1, 1] */
-    ag_tensor *matrix = ag_reshape(t, l->weight, AG_SHAPE(w->shape[0], w->shape[1])); /* [K, C] */
-    return ag_linear(t, x, matrix, l->bias);
+    return ag_linear(t, x, pointwise_matrix(t, l), l->bias);
+}
+/* b_out + b_shortcut as a column [K, 1], or the one of them there is, or NULL. */
+static ag_tensor *local_dot_bias(ag_tape *t, const dim_local_dot *d)
+{
+    ag_tensor *out = d->l_out.bias, *shortcut = d->l_shortcut.bias; /* [K] or NULL */
+    ag_tensor *b = out == NULL ? shortcut : shortcut == NULL ? out : ag_add(t, out, shortcut);
+    return b == NULL ? NULL : ag_reshape(t, b, AG_SHAPE(b->shape[0], 1));
 }
 static ag_tensor *local_dot_scores(ag_tape *t, const dim_local_dot *d, const dim_features *f)
 {
@@ -130,14 +142,18 @@ static ag_tensor *local_dot_scores(ag_tape *t, const dim_local_dot *d, const dim
     check_width(who, "the code", d->y_hidden.weight, f->y->shape[1]);
     ag_tensor *rows = ag_permute(t, c, (const int[]){0, 2, 3, 1});          /* [N, M, M, C] */
     rows = ag_reshape(t, rows, AG_SHAPE(n * m2, c->shape[1]));              /* [N M^2, C] */
-    ag_tensor *h = pointwise_on_rows(t, &d->l_hidden, rows);                /* [N M^2, K] */
-    h = ag_relu(t, dim_batchnorm_forward(t, &d->l_bn, h));
-    ag_tensor *l = ag_add(t, pointwise_on_rows(t, &d->l_out, h),
-                             pointwise_on_rows(t, &d->l_shortcut, rows));  /* [N M^2, K] */
-    h = ag_relu(t, dim_batchnorm_forward(t, &d->y_bn, dim_linear_forward(t, &d->y_hidden, f->y)));
+    ag_tensor *local_hidden = pointwise_on_rows(t, &d->l_hidden, rows);     /* [N M^2, K] */
+    local_hidden = ag_relu(t, dim_batchnorm_forward(t, &d->l_bn, local_hidden));
+    ag_tensor *h = dim_linear_forward(t, &d->y_hidden, f->y);                /* [N, K] */
+    h = ag_relu(t, dim_batchnorm_forward(t, &d->y_bn, h));
     ag_tensor *g = ag_add(t, dim_linear_forward(t, &d->y_out, h),
                              dim_linear_forward(t, &d->y_shortcut, f->y)); /* [N, K] */
-    ag_tensor *s = ag_matmul(t, g, l, 0, 1);                                /* [N, N M^2] */
+    ag_tensor *g_out = ag_matmul(t, g, pointwise_matrix(t, &d->l_out), 0, 0);         /* [N, K] */
+    ag_tensor *g_short = ag_matmul(t, g, pointwise_matrix(t, &d->l_shortcut), 0, 0);  /* [N, C] */
+    ag_tensor *s = ag_add(t, ag_matmul(t, g_out, local_hidden, 0, 1),
+                             ag_matmul(t, g_short, rows, 0, 1));           /* [N, N M^2] */
+    ag_tensor *bias = local_dot_bias(t, d);                                 /* [K, 1] or NULL */
+    if (bias != NULL) s = ag_add(t, s, ag_matmul(t, g, bias, 0, 0));       /* + [N, 1] */
     s = ag_reshape(t, s, AG_SHAPE(n, n, m2));                               /* [N_i, N_j, M^2] */
     return ag_permute(t, s, (const int[]){2, 0, 1});                        /* [M^2, N_i, N_j] */
 }
