@@ -693,10 +693,6 @@ static double gemm_section(const options *o)
     return ratio_1024;
 }
 
-/* The step table; returns the median over the rounds of our DIM(L) time at 2 threads over
- * PyTorch's in the same round. The machine's speed drifts from one minute to the next, and a
- * round's two steps run seconds apart: the ratio within a round cancels the drift that a ratio
- * of the two bests keeps (five runs of this section in a row read 0.54 to 0.75 best over best). */
 /* One row of the step table: ours[rounds] against theirs[rounds] (NULL: not measured) at
  * `threads` threads. Returns the median of the rounds' own ratios, or NAN. */
 static double step_row(const char *label, int threads, const double *ours,
@@ -724,6 +720,10 @@ static double step_row(const char *label, int threads, const double *ours,
     return median;
 }
 
+/* The step table; returns the median over the rounds of our DIM(L) time at 2 threads over
+ * PyTorch's in the same round. The machine's speed drifts from one minute to the next, and a
+ * round's two steps run seconds apart: the ratio within a round cancels the drift that a ratio
+ * of the two bests keeps (five runs of this section in a row read 0.54 to 0.75 best over best). */
 static double step_section(const options *o, dim_run runs[2], twin *tw)
 {
     int nthreads = cores() >= 2 ? 2 : 1;
@@ -740,7 +740,7 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
     for (int r = 0; r < 2; r++) {
         dim_run *d = &runs[r];
         double ours[2][MAX_SAMPLES], theirs[2][MAX_SAMPLES], same_algebra[MAX_SAMPLES];
-        int have_theirs = tw->pid >= 0;
+        int have_theirs = tw->pid >= 0, have_same = r == 0 && have_theirs;
         for (int t = 0; t < nthreads; t++) { /* warm-up at each thread count */
             our_step(d, t + 1);
             if (have_theirs) have_theirs = !isnan(twin_step(tw, d, t + 1, ""));
@@ -756,9 +756,9 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
                         if (isnan(theirs[t][round])) have_theirs = 0;
                     }
                 }
-                if (r == 0 && t + 1 == nthreads && have_theirs) { /* the same algebra */
+                if (t + 1 == nthreads && have_same) { /* the same algebra */
                     same_algebra[round] = twin_step(tw, d, t + 1, " reassociated");
-                    if (isnan(same_algebra[round])) have_theirs = 0;
+                    if (isnan(same_algebra[round])) have_same = 0;
                 }
             }
         }
@@ -767,7 +767,7 @@ static double step_section(const options *o, dim_run runs[2], twin *tw)
                                      rounds, trace.flops[r]);
             if (r == 0 && t + 1 == 2) ratio = median;
         }
-        if (r == 0 && have_theirs)
+        if (have_same)
             step_row("DIM(L)*", nthreads, ours[nthreads - 1], same_algebra, rounds,
                      trace.flops[r]);
     }

@@ -14,13 +14,9 @@ static void add_scaled_adjoint(ag_node *n, int k, ag_real c)
     const ag_real *gy = n->out->grad;  /* [size] */
     ag_real *gx = n->in[k]->grad;      /* [size] */
     long size = n->out->size;
-    if (ag_grad_is_new(n, k)) {
+    int assign = ag_grad_is_new(n, k);
 #pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gx[i] = c * gy[i];
-    } else {
-#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
-        for (long i = 0; i < size; i++) gx[i] += c * gy[i];
-    }
+    for (long i = 0; i < size; i++) gx[i] = (assign ? 0 : gx[i]) + c * gy[i];
 }
 /* dims = the shape of x, right-aligned in four dimensions: [2, 3] becomes [1, 1, 2, 3]. */
 static void right_aligned(const ag_tensor *x, int dims[AG_MAX_DIMS])
@@ -460,13 +456,9 @@ static void relu_run(ag_node *n, ag_action action)
     } else {
         const ag_real *gy = n->out->grad;
         ag_real *gx = n->in[0]->grad;
-        if (ag_grad_is_new(n, 0)) {
+        int assign = ag_grad_is_new(n, 0);
 #pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
-            for (long i = 0; i < size; i++) gx[i] = x[i] > 0 ? gy[i] : 0;
-        } else {
-#pragma omp parallel for simd if (size >= ELEMENTWISE_PARALLEL_MIN)
-            for (long i = 0; i < size; i++) gx[i] += x[i] > 0 ? gy[i] : 0;
-        }
+        for (long i = 0; i < size; i++) gx[i] = (assign ? 0 : gx[i]) + (x[i] > 0 ? gy[i] : 0);
     }
 }
 

@@ -45,6 +45,13 @@ static void add_row_sums(int rows, int cols, const ag_real *m, ag_real *sums)
         sums[i] += (ag_real)sum;
     }
 }
+/* The beta with which a product writes in[k]'s gradient: 0 when it is new (it is assigned and
+ * never read), 1 to add to it. */
+static ag_real gradient_beta(const ag_node *n, int k)
+{
+    return ag_grad_is_new(n, k) ? 0 : 1;
+}
+
 static void matmul_run(ag_node *n, ag_action action)
 {
     ag_tensor *a = n->in[0], *b = n->in[1], *c = n->out;
@@ -55,7 +62,7 @@ static void matmul_run(ag_node *n, ag_action action)
         ag_gemm(trans_a, trans_b, M, N, K, 1, a->value, lda, b->value, ldb, 0, c->value, N);
         return;
     }
-    ag_real beta_a = ag_grad_is_new(n, 0) ? 0 : 1, beta_b = ag_grad_is_new(n, 1) ? 0 : 1;
+    ag_real beta_a = gradient_beta(n, 0), beta_b = gradient_beta(n, 1);
     if (a->requires_grad) {
         if (!trans_a) /* a [M, K] */
             ag_gemm(0, !trans_b, M, K, N, 1, c->grad, N, b->value, ldb, beta_a, a->grad, K);
@@ -105,11 +112,9 @@ static void linear_run(ag_node *n, ag_action action)
         return;
     }
     if (x->requires_grad) /* dx [N, in] += dy [N, out] W [out, in] */
-        ag_gemm(0, 0, N, in, out, 1, y->grad, out, w->value, in, ag_grad_is_new(n, 0) ? 0 : 1,
-                x->grad, in);
+        ag_gemm(0, 0, N, in, out, 1, y->grad, out, w->value, in, gradient_beta(n, 0), x->grad, in);
     if (w->requires_grad) /* dW [out, in] += dy^T [out, N] x [N, in] */
-        ag_gemm(1, 0, out, in, N, 1, y->grad, out, x->value, in, ag_grad_is_new(n, 1) ? 0 : 1,
-                w->grad, in);
+        ag_gemm(1, 0, out, in, N, 1, y->grad, out, x->value, in, gradient_beta(n, 1), w->grad, in);
     if (b != NULL && b->requires_grad) /* db [out] += the sum of dy's rows */
         add_column_sums(N, out, y->grad, b->grad, ag_grad_is_new(n, 2));
 }
